@@ -1,0 +1,173 @@
+//! Signature databases on disk: files and directories handed to the engine's builder,
+//! and the compiled-database cache kept as files. This is the only place the engine's
+//! inputs touch the filesystem, so the CLI and the server load databases the same way.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::engine::{builtin, CompiledCache, DbBuilder, Engine, LoadError, LoadReport};
+
+/// Why databases did not load.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// A path could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// The engine refused the contents.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}
+
+/// Options of a load.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Database files and directories; empty means the built-in database.
+    pub paths: Vec<PathBuf>,
+    /// Fail on any skipped signature.
+    pub strict: bool,
+    /// Where compiled databases are cached; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The default cache directory: `$RINGSCAN_CACHE_DIR`, else `$XDG_CACHE_HOME/ringscan`,
+/// else `~/.cache/ringscan`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("RINGSCAN_CACHE_DIR") {
+        return Some(PathBuf::from(d));
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return Some(PathBuf::from(d).join("ringscan"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/ringscan"))
+}
+
+/// Loads and compiles the databases.
+pub fn load(opts: &LoadOptions) -> Result<(Engine, LoadReport), DbError> {
+    let mut builder = if opts.paths.is_empty() {
+        builtin::builder()
+    } else {
+        DbBuilder::new()
+    };
+    builder = builder.strict(opts.strict);
+    for path in &opts.paths {
+        add_path(&mut builder, path)?;
+    }
+    let cache = opts.cache_dir.as_ref().map(|d| DiskCache::new(d.clone()));
+    Ok(builder.build(cache.as_ref().map(|c| c as &dyn CompiledCache))?)
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> DbError + '_ {
+    move |source| DbError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Adds a database file, or every database file of a directory (not recursive, as
+/// ClamAV's database directory). When both `X.cvd` and `X.cld` exist, the newer
+/// version is loaded, as freshclam leaves the older one behind.
+pub fn add_path(builder: &mut DbBuilder, path: &Path) -> Result<(), DbError> {
+    let meta = fs::metadata(path).map_err(io_err(path))?;
+    if !meta.is_dir() {
+        let bytes = fs::read(path).map_err(io_err(path))?;
+        builder.add_file(&path.display().to_string(), bytes, false)?;
+        return Ok(());
+    }
+    let mut files: Vec<PathBuf> = fs::read_dir(path)
+        .map_err(io_err(path))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    let superseded = superseded_containers(&files);
+    for file in files.iter().filter(|f| !superseded.contains(f)) {
+        let bytes = fs::read(file).map_err(io_err(file))?;
+        builder.add_file(&file.display().to_string(), bytes, false)?;
+    }
+    Ok(())
+}
+
+/// Of each `X.cvd`/`X.cld` pair, the one with the lower header version.
+fn superseded_containers(files: &[PathBuf]) -> Vec<PathBuf> {
+    let version = |p: &Path| -> u32 {
+        let mut head = [0u8; 512];
+        let read = fs::File::open(p).and_then(|mut f| io::Read::read_exact(&mut f, &mut head));
+        match read {
+            Ok(()) => crate::engine::cvd::parse_header(&head).map_or(0, |h| h.version),
+            Err(_) => 0,
+        }
+    };
+    let mut out = Vec::new();
+    for f in files {
+        if f.extension().is_some_and(|e| e == "cvd") {
+            let cld = f.with_extension("cld");
+            if files.contains(&cld) {
+                out.push(if version(f) > version(&cld) {
+                    cld
+                } else {
+                    f.clone()
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Compiled databases as files `<dir>/<key>.hsdb`, written atomically (temp file and
+/// rename) so a crash never leaves a torn entry; the newest few are kept.
+pub struct DiskCache {
+    dir: PathBuf,
+}
+
+/// How many cache entries survive pruning.
+const KEEP_ENTRIES: usize = 4;
+
+impl DiskCache {
+    /// A cache in `dir` (created on first write).
+    pub fn new(dir: PathBuf) -> Self {
+        DiskCache { dir }
+    }
+
+    fn path(&self, key: &[u8; 32]) -> PathBuf {
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        self.dir.join(format!("{hex}.hsdb"))
+    }
+
+    fn prune(&self) -> io::Result<()> {
+        let mut entries: Vec<(std::time::SystemTime, PathBuf)> = fs::read_dir(&self.dir)?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "hsdb"))
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        entries.sort_by(|a, b| b.0.cmp(&a.0));
+        for (_, p) in entries.into_iter().skip(KEEP_ENTRIES) {
+            let _ = fs::remove_file(p);
+        }
+        Ok(())
+    }
+}
+
+impl CompiledCache for DiskCache {
+    fn get(&self, key: &[u8; 32]) -> Option<Vec<u8>> {
+        fs::read(self.path(key)).ok()
+    }
+
+    fn put(&self, key: &[u8; 32], bytes: &[u8]) {
+        let path = self.path(key);
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let result = fs::create_dir_all(&self.dir)
+            .and_then(|_| fs::write(&tmp, bytes))
+            .and_then(|_| fs::rename(&tmp, &path))
+            .and_then(|_| self.prune());
+        if let Err(e) = result {
+            let _ = fs::remove_file(&tmp);
+            tracing::warn!("writing compiled-database cache {}: {e}", path.display());
+        }
+    }
+}

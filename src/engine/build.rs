@@ -1,0 +1,541 @@
+//! `DbBuilder`: database files in, an immutable [`Engine`] out.
+//!
+//! Files are only collected by `add_file`; parsing happens in `build`, in a fixed order
+//! (ignore lists, then allow lists, then signatures), so an `.ign2` applies to every
+//! file whatever order the caller added them in, as in ClamAV. The builder does no I/O:
+//! callers hand it bytes (`db/` reads files and directories, the built-in set is
+//! compiled into the binary), and the compiled-database cache is a trait.
+
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use hyperscan::prelude::*;
+use hyperscan::Serialized;
+use md5::Digest;
+
+use super::cache::{self, CompiledCache};
+use super::compile::{AnchorBuilder, Owner};
+use super::cvd;
+use super::hashes::HashIndex;
+use super::names::NameTable;
+use super::report::{DbVersion, LoadReport, SkipRecord};
+use super::sig::{hash, ldb, ndb, Parsed};
+use super::{ContentInfo, Engine, LdbInfo};
+use crate::formats::target_supported;
+
+/// Why a database did not load.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// A malformed line.
+    #[error("{file}:{line}: {reason}")]
+    Malformed {
+        /// Database file.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A skipped signature under `--strict`.
+    #[error("{file}:{line}: {name}: {reason} (strict mode)")]
+    Strict {
+        /// Database file.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// Signature name.
+        name: String,
+        /// Why it would be skipped.
+        reason: String,
+    },
+    /// A container that does not parse or verify.
+    #[error("{file}: {reason}")]
+    Container {
+        /// Database file.
+        file: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Hyperscan refused the anchors.
+    #[error("compiling the database: {0}")]
+    Compile(String),
+    /// Nothing usable was loaded.
+    #[error("no signatures loaded")]
+    Empty,
+}
+
+/// What kind of database a file is, from its extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Ignore,
+    Allow,
+    Hash,
+    Content,
+    Logical,
+    Container,
+    Unsupported,
+    Unknown,
+}
+
+fn kind_of(name: &str) -> Kind {
+    let ext = name
+        .rsplit_once('.')
+        .map_or("", |(_, e)| e)
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "ign" | "ign2" => Kind::Ignore,
+        "fp" | "sfp" => Kind::Allow,
+        "hdb" | "hsb" | "hdu" | "hsu" => Kind::Hash,
+        "ndb" | "ndu" => Kind::Content,
+        "ldb" | "ldu" => Kind::Logical,
+        "cvd" | "cld" | "cud" => Kind::Container,
+        "mdb" | "mdu" | "msb" | "msu" | "imp" | "db" | "cdb" | "cfg" | "crb" | "cbc" | "ftm"
+        | "pdb" | "gdb" | "wdb" | "idb" | "yar" | "yara" | "pwdb" | "hwp" | "sdb" | "zmd"
+        | "rmd" | "mpd" | "yrb" => Kind::Unsupported,
+        _ => Kind::Unknown,
+    }
+}
+
+struct Source {
+    name: String,
+    bytes: Vec<u8>,
+    official: bool,
+}
+
+/// Collects database files, then builds an [`Engine`].
+#[derive(Default)]
+pub struct DbBuilder {
+    sources: Vec<Source>,
+    strict: bool,
+    notices: Vec<String>,
+    version: Option<DbVersion>,
+}
+
+/// Parsed state while building.
+#[derive(Default)]
+struct Loading {
+    report: LoadReport,
+    names: NameTable,
+    hashes: HashIndex,
+    allow: HashIndex,
+    anchors: AnchorBuilder,
+    contents: Vec<ContentInfo>,
+    ldbs: Vec<LdbInfo>,
+    total_subsigs: u32,
+    /// Ignored names, with the MD5s of the lines they apply to (empty: any line).
+    ignore: HashMap<String, Vec<[u8; 16]>>,
+}
+
+impl DbBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// With `--strict`: a signature that would be skipped fails the load instead.
+    pub fn strict(mut self, yes: bool) -> Self {
+        self.strict = yes;
+        self
+    }
+
+    /// Adds one database file by name (the extension selects the format). `official`
+    /// marks signatures that keep their names without `.UNOFFICIAL` (containers always
+    /// are; this flag is for the built-in set).
+    pub fn add_file(
+        &mut self,
+        name: &str,
+        bytes: Vec<u8>,
+        official: bool,
+    ) -> Result<(), LoadError> {
+        match kind_of(name) {
+            Kind::Container => self.add_container(name, &bytes),
+            Kind::Unknown => {
+                self.notices
+                    .push(format!("{name}: unknown database file type, ignored"));
+                Ok(())
+            }
+            _ => {
+                self.sources.push(Source {
+                    name: name.into(),
+                    bytes,
+                    official,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    fn add_container(&mut self, name: &str, bytes: &[u8]) -> Result<(), LoadError> {
+        let container_err = |reason: String| LoadError::Container {
+            file: name.into(),
+            reason,
+        };
+        let parsed = cvd::parse(bytes).map_err(|e| container_err(e.to_string()))?;
+        parsed
+            .verify_info()
+            .map_err(|e| container_err(e.to_string()))?;
+        let time = parsed.header.database_time_unix().unwrap_or(0);
+        let newer = DbVersion {
+            version: parsed.header.version,
+            time_unix: time,
+        };
+        if self
+            .version
+            .as_ref()
+            .is_none_or(|v| (v.time_unix, v.version) < (newer.time_unix, newer.version))
+        {
+            self.version = Some(newer);
+        }
+        for entry in parsed.entries {
+            let inner = format!("{name}:{}", entry.name);
+            match kind_of(&entry.name) {
+                Kind::Unknown => {
+                    // COPYING, *.info and friends: expected inside containers.
+                    let base = entry.name.to_ascii_lowercase();
+                    if !(base == "copying" || base.ends_with(".info")) {
+                        self.notices
+                            .push(format!("{inner}: unknown database file type, ignored"));
+                    }
+                }
+                Kind::Container => self
+                    .notices
+                    .push(format!("{inner}: nested container ignored")),
+                _ => self.sources.push(Source {
+                    name: inner,
+                    bytes: entry.data,
+                    official: true,
+                }),
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses everything, compiles the anchors (or loads them from `cache`) and returns
+    /// the engine with its load report.
+    pub fn build(
+        self,
+        cache: Option<&dyn CompiledCache>,
+    ) -> Result<(Engine, LoadReport), LoadError> {
+        let parse_start = Instant::now();
+        let mut st = Loading::default();
+        st.report.notices = self.notices;
+        let mut sources = self.sources;
+        // Stable: within a kind, the caller's order is kept.
+        sources.sort_by_key(|s| kind_of(&s.name));
+        for src in &sources {
+            st.report.files.push(src.name.clone());
+            load_source(&mut st, src, self.strict)?;
+        }
+        st.hashes.finish();
+        st.allow.finish();
+        st.names.shrink();
+        st.report.parse_time = parse_start.elapsed();
+        if st.report.counts.total() == 0 {
+            return Err(LoadError::Empty);
+        }
+
+        let compile_start = Instant::now();
+        let table = st.anchors.finish();
+        let (hs, from_cache) = compile_anchors(&table.exprs, cache)?;
+        st.report.compile_time = compile_start.elapsed();
+        st.report.from_cache = from_cache;
+        st.report.anchors = table.exprs.len();
+        st.report.regex_anchors = table.exprs.iter().filter(|e| !is_literal(&e.expr)).count();
+        st.report.hyperscan_bytes = hs.as_ref().and_then(|db| db.size().ok()).unwrap_or(0);
+        st.report.version = self.version.unwrap_or_else(|| DbVersion {
+            version: 0,
+            time_unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+        });
+        let engine = Engine {
+            names: st.names,
+            hashes: st.hashes,
+            allow: st.allow,
+            contents: st.contents,
+            ldbs: st.ldbs,
+            total_subsigs: st.total_subsigs,
+            anchors: table,
+            hs,
+            version: st.report.version.clone(),
+            signatures: st.report.counts.total(),
+            id: Engine::fresh_id(),
+        };
+        st.report.table_bytes = engine.table_memory();
+        Ok((engine, st.report))
+    }
+}
+
+fn is_literal(expr: &str) -> bool {
+    expr.len() % 4 == 0
+        && expr
+            .as_bytes()
+            .chunks(4)
+            .all(|c| c[0] == b'\\' && c[1] == b'x')
+}
+
+/// Compiles the anchors, or takes them from the cache when its key matches.
+fn compile_anchors(
+    exprs: &[super::compile::AnchorExpr],
+    cache: Option<&dyn CompiledCache>,
+) -> Result<(Option<BlockDatabase>, bool), LoadError> {
+    if exprs.is_empty() {
+        return Ok((None, false));
+    }
+    let key = cache::key(exprs);
+    if let Some(cache) = cache {
+        if let Some(bytes) = cache.get(&key) {
+            match cache::decode(&bytes, &key).and_then(|payload| {
+                payload
+                    .deserialize::<hyperscan::Block>()
+                    .map_err(|e| cache::CacheError::Hyperscan(e.to_string()))
+            }) {
+                Ok(db) => return Ok((Some(db), true)),
+                Err(e) => tracing::info!("compiled-database cache entry not used: {e}"),
+            }
+        }
+    }
+    let patterns: Patterns = exprs
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let mut flags = CompileFlags::DOTALL;
+            if a.caseless {
+                flags |= CompileFlags::CASELESS;
+            }
+            Pattern {
+                expression: a.expr.clone(),
+                flags,
+                id: Some(i),
+                ext: Default::default(),
+                som: None,
+            }
+        })
+        .collect();
+    let db: BlockDatabase = patterns
+        .build()
+        .map_err(|e| LoadError::Compile(e.to_string()))?;
+    if let Some(cache) = cache {
+        match db.serialize() {
+            Ok(bytes) => cache.put(&key, &cache::encode(&key, &bytes)),
+            Err(e) => tracing::warn!("serializing the compiled database: {e}"),
+        }
+    }
+    Ok((Some(db), false))
+}
+
+fn lines(src: &Source) -> impl Iterator<Item = (usize, Result<&str, String>)> {
+    src.bytes
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .filter_map(|(i, raw)| {
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            let line = std::str::from_utf8(raw).map_err(|_| "line is not valid UTF-8".to_string());
+            match line {
+                Ok(l) if l.trim().is_empty() || l.starts_with('#') => None,
+                other => Some((i + 1, other)),
+            }
+        })
+}
+
+fn load_source(st: &mut Loading, src: &Source, strict: bool) -> Result<(), LoadError> {
+    let kind = kind_of(src.name.rsplit(':').next().unwrap_or(&src.name));
+    let suffix = if src.official { "" } else { ".UNOFFICIAL" };
+    for (line_no, line) in lines(src) {
+        let malformed = |reason: String| LoadError::Malformed {
+            file: src.name.clone(),
+            line: line_no,
+            reason,
+        };
+        let line = line.map_err(malformed)?;
+        let at = At {
+            file: &src.name,
+            line: line_no,
+            strict,
+        };
+        match kind {
+            Kind::Ignore => {
+                let (name, md5) = match line.split_once(':') {
+                    // `.ign` (old form) is `file:line:name`; `.ign2` is `name[:md5]`.
+                    Some((a, rest)) if rest.contains(':') => {
+                        (rest.rsplit(':').next().unwrap_or(a), None)
+                    }
+                    Some((a, m)) => (a, Some(m)),
+                    None => (line, None),
+                };
+                let entry = st.ignore.entry(name.trim().to_string()).or_default();
+                if let Some(m) = md5 {
+                    let mut d = [0u8; 16];
+                    if !hash::decode_hex(m.trim(), &mut d) {
+                        return Err(malformed(format!("'{m}' is not an MD5")));
+                    }
+                    entry.push(d);
+                }
+                st.report.counts.ignore_entries += 1;
+            }
+            Kind::Allow => match hash::parse_line(line).map_err(malformed)? {
+                Parsed::Sig(sig) => {
+                    st.allow.push(&sig, 0);
+                    st.report.counts.allow += 1;
+                }
+                Parsed::Skip(s) => at.skip(&mut st.report.skipped, &s.name, s.reason)?,
+            },
+            Kind::Hash => match hash::parse_line(line).map_err(malformed)? {
+                Parsed::Sig(sig) => {
+                    if ignored(st, &sig.name, line) {
+                        continue;
+                    }
+                    let id = st.names.push(&sig.name, suffix);
+                    st.hashes.push(&sig, id.0);
+                    match sig.kind {
+                        hash::HashKind::Md5 => st.report.counts.md5 += 1,
+                        hash::HashKind::Sha1 => st.report.counts.sha1 += 1,
+                        hash::HashKind::Sha256 => st.report.counts.sha256 += 1,
+                    }
+                }
+                Parsed::Skip(s) => at.skip(&mut st.report.skipped, &s.name, s.reason)?,
+            },
+            Kind::Content => match ndb::parse_line(line).map_err(malformed)? {
+                Parsed::Sig(sig) => {
+                    if ignored(st, &sig.name, line) {
+                        continue;
+                    }
+                    if let Err(reason) = target_supported(sig.target) {
+                        at.skip(&mut st.report.skipped, &sig.name, reason)?;
+                        continue;
+                    }
+                    let index = st.contents.len() as u32;
+                    if let Err(reason) = st.anchors.add(
+                        &sig.body.elems,
+                        sig.offset,
+                        Owner::Content(index),
+                        false,
+                        false,
+                    ) {
+                        at.skip(&mut st.report.skipped, &sig.name, reason.to_string())?;
+                        continue;
+                    }
+                    let id = st.names.push(&sig.name, suffix);
+                    st.contents.push(ContentInfo {
+                        sig: id,
+                        target: sig.target,
+                    });
+                    st.report.counts.content += 1;
+                }
+                Parsed::Skip(s) => at.skip(&mut st.report.skipped, &s.name, s.reason)?,
+            },
+            Kind::Logical => match ldb::parse_line(line).map_err(malformed)? {
+                Parsed::Sig(sig) => {
+                    if ignored(st, &sig.name, line) {
+                        continue;
+                    }
+                    if let Err(reason) = target_supported(sig.target) {
+                        at.skip(&mut st.report.skipped, &sig.name, reason)?;
+                        continue;
+                    }
+                    let index = st.ldbs.len() as u32;
+                    // All bodies must anchor, or the signature is skipped whole; the
+                    // builder is only touched once every body is known to anchor.
+                    let mut trial = Vec::new();
+                    for (sub, s) in sig.subsigs.iter().enumerate() {
+                        for body in &s.bodies {
+                            if super::compile::choose_anchor(&body.elems).is_none() {
+                                trial.push(format!(
+                                    "subsignature {sub}: body has no fixed bytes to anchor on"
+                                ));
+                            }
+                        }
+                    }
+                    if let Some(reason) = trial.into_iter().next() {
+                        at.skip(&mut st.report.skipped, &sig.name, reason)?;
+                        continue;
+                    }
+                    for (sub, s) in sig.subsigs.iter().enumerate() {
+                        for body in &s.bodies {
+                            let owner = Owner::Subsig {
+                                ldb: index,
+                                sub: sub as u8,
+                            };
+                            st.anchors
+                                .add(&body.elems, s.offset, owner, s.nocase, s.fullword)
+                                .map_err(|e| malformed(e.to_string()))?;
+                        }
+                    }
+                    let id = st.names.push(&sig.name, suffix);
+                    st.ldbs.push(LdbInfo {
+                        sig: id,
+                        target: sig.target,
+                        file_size: sig.file_size,
+                        expr: sig.expr,
+                        base: st.total_subsigs,
+                        nsub: sig.subsigs.len() as u32,
+                    });
+                    st.total_subsigs += sig.subsigs.len() as u32;
+                    st.report.counts.logical += 1;
+                }
+                Parsed::Skip(s) => at.skip(&mut st.report.skipped, &s.name, s.reason)?,
+            },
+            Kind::Unsupported => {
+                let name = line.split([':', ';']).next().unwrap_or("");
+                let ext = src.name.rsplit_once('.').map_or("", |(_, e)| e);
+                at.skip(
+                    &mut st.report.skipped,
+                    name,
+                    format!(".{ext} signatures are not supported yet"),
+                )?;
+            }
+            Kind::Container | Kind::Unknown => {}
+        }
+    }
+    Ok(())
+}
+
+/// Where a line is, for skip records.
+struct At<'a> {
+    file: &'a str,
+    line: usize,
+    strict: bool,
+}
+
+impl At<'_> {
+    /// Records a skipped signature, or fails the load under `--strict`.
+    fn skip(
+        &self,
+        skipped: &mut Vec<SkipRecord>,
+        name: &str,
+        reason: String,
+    ) -> Result<(), LoadError> {
+        let (file, line, name) = (self.file.to_string(), self.line, name.to_string());
+        if self.strict {
+            return Err(LoadError::Strict {
+                file,
+                line,
+                name,
+                reason,
+            });
+        }
+        skipped.push(SkipRecord {
+            file,
+            line,
+            name,
+            reason,
+        });
+        Ok(())
+    }
+}
+
+/// Whether an ignore list names this signature (and, for `name:md5` entries, this line).
+fn ignored(st: &mut Loading, name: &str, line: &str) -> bool {
+    let Some(md5s) = st.ignore.get(name) else {
+        return false;
+    };
+    let hit = md5s.is_empty() || {
+        let d: [u8; 16] = md5::Md5::digest(line.as_bytes()).into();
+        md5s.contains(&d)
+    };
+    if hit {
+        st.report.counts.ignored += 1;
+    }
+    hit
+}

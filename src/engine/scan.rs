@@ -1,0 +1,317 @@
+//! The per-thread [`Scanner`] and what a scan returns.
+//!
+//! A scan is: hash signatures (a digest only when some signature has this size), then
+//! one Hyperscan pass over the anchors with exact verification of each hit, then the
+//! logical signatures whose subsignatures were touched, then the allow list for a
+//! detection. All per-scan state lives in the scanner and is reset, not reallocated,
+//! so a scan in the steady state allocates nothing.
+
+use hyperscan::prelude::*;
+use hyperscan::Scratch;
+
+use super::compile::{Owner, Prepared};
+use super::hashes::Digests;
+use super::names::SigId;
+use super::verify::{Dir, Walker};
+use super::Engine;
+use crate::formats;
+
+/// Options of one scan.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ScanOptions {
+    /// Keep matching after the first detection (clamd's ALLMATCHSCAN, clamscan's
+    /// `--allmatch`).
+    pub all_matches: bool,
+}
+
+/// The outcome of a scan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict<'a> {
+    /// No signature matched.
+    Clean,
+    /// A signature matched; its name as clamd reports it.
+    Detected(&'a str),
+    /// The object was not scanned (limits, unsupported content ...).
+    NotScanned(&'a str),
+    /// The scan failed.
+    Error(&'a str),
+}
+
+/// What [`Scanner::scan`] returns; borrows the scanner's buffers and the engine's names.
+pub struct ScanReport<'a> {
+    engine: &'a Engine,
+    hits: &'a [SigId],
+    error: Option<&'static str>,
+    /// Verifications that ran out of step budget (counted as no match).
+    pub budget_exhausted: u32,
+}
+
+impl<'a> ScanReport<'a> {
+    /// The verdict: the first detection, or clean, or the error.
+    pub fn verdict(&self) -> Verdict<'a> {
+        if let Some(e) = self.error {
+            return Verdict::Error(e);
+        }
+        match self.hits.first() {
+            Some(&id) => Verdict::Detected(self.engine.name(id)),
+            None => Verdict::Clean,
+        }
+    }
+
+    /// Every detection, in the order found (one unless `all_matches`).
+    pub fn detections(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let engine = self.engine;
+        self.hits.iter().map(move |&id| engine.name(id))
+    }
+}
+
+/// Per-thread scanning state. Reuse one per thread; it follows engine reloads by
+/// growing its scratch the first time it meets a new engine (call [`Scanner::prepare`]
+/// to do that ahead of time, off the request path).
+pub struct Scanner {
+    scratch: Option<Scratch>,
+    prepared_for: u64,
+    hits: Vec<SigId>,
+    counts: Vec<u32>,
+    /// `stamp[ldb] == generation` marks a logical signature touched in this scan.
+    stamp: Vec<u32>,
+    touched: Vec<u32>,
+    generation: u32,
+    digests: Digests,
+}
+
+impl Default for Scanner {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Scanner {
+    /// A scanner with no scratch yet.
+    pub fn new() -> Self {
+        Scanner {
+            scratch: None,
+            prepared_for: 0,
+            hits: Vec::new(),
+            counts: Vec::new(),
+            stamp: Vec::new(),
+            touched: Vec::new(),
+            generation: 0,
+            digests: Digests::default(),
+        }
+    }
+
+    /// Grows the scratch and counters for `engine`. Cheap when already done.
+    pub fn prepare(&mut self, engine: &Engine) -> Result<(), String> {
+        if self.prepared_for == engine.id {
+            return Ok(());
+        }
+        if let Some(db) = &engine.hs {
+            match &mut self.scratch {
+                Some(s) => db
+                    .realloc_scratch(s)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())?,
+                None => self.scratch = Some(db.alloc_scratch().map_err(|e| e.to_string())?),
+            }
+        }
+        self.counts.clear();
+        self.counts.resize(engine.total_subsigs as usize, 0);
+        self.stamp.clear();
+        self.stamp.resize(engine.ldbs.len(), 0);
+        self.generation = 0;
+        self.prepared_for = engine.id;
+        Ok(())
+    }
+
+    /// Scans `data` with `engine`.
+    pub fn scan<'a>(
+        &'a mut self,
+        engine: &'a Engine,
+        data: &[u8],
+        opts: ScanOptions,
+    ) -> ScanReport<'a> {
+        self.hits.clear();
+        self.digests.clear();
+        let mut report_error = None;
+        let mut exhausted = 0u32;
+        if let Err(e) = self.prepare(engine) {
+            tracing::error!("allocating Hyperscan scratch: {e}");
+            return ScanReport {
+                engine,
+                hits: &[],
+                error: Some("Can't allocate memory"),
+                budget_exhausted: 0,
+            };
+        }
+        if data.len() > u32::MAX as usize {
+            return ScanReport {
+                engine,
+                hits: &[],
+                error: Some("object larger than 4 GiB"),
+                budget_exhausted: 0,
+            };
+        }
+
+        if let Some(id) = engine.hashes.lookup(data, &mut self.digests) {
+            self.hits.push(SigId(id));
+        }
+
+        if (self.hits.is_empty() || opts.all_matches) && engine.hs.is_some() {
+            self.generation = self.generation.wrapping_add(1);
+            if self.generation == 0 {
+                self.stamp.iter_mut().for_each(|s| *s = 0);
+                self.generation = 1;
+            }
+            self.touched.clear();
+            let mut ctx = MatchCtx {
+                engine,
+                data,
+                file_type: None,
+                hits: &mut self.hits,
+                counts: &mut self.counts,
+                stamp: &mut self.stamp,
+                touched: &mut self.touched,
+                generation: self.generation,
+                all: opts.all_matches,
+                exhausted: 0,
+            };
+            if let (Some(db), Some(scratch)) = (&engine.hs, &self.scratch) {
+                let result = db.scan(data, scratch, |id, _from, to, _flags| {
+                    ctx.on_anchor(id, to as usize)
+                });
+                match result {
+                    Ok(()) => {}
+                    Err(hyperscan::Error::Hyperscan(hyperscan::HsError::ScanTerminated)) => {}
+                    Err(e) => {
+                        tracing::error!("hyperscan scan failed: {e}");
+                        report_error = Some("Hyperscan scan failed");
+                    }
+                }
+            }
+            ctx.finish_logical();
+            exhausted = ctx.exhausted;
+        }
+
+        // The allow list clears a detection of this exact object.
+        if !self.hits.is_empty()
+            && !engine.allow.is_empty()
+            && engine.allow.lookup(data, &mut self.digests).is_some()
+        {
+            self.hits.clear();
+        }
+        ScanReport {
+            engine,
+            hits: &self.hits,
+            error: report_error,
+            budget_exhausted: exhausted,
+        }
+    }
+}
+
+struct MatchCtx<'s, 'e> {
+    engine: &'e Engine,
+    data: &'s [u8],
+    file_type: Option<u8>,
+    hits: &'s mut Vec<SigId>,
+    counts: &'s mut [u32],
+    stamp: &'s mut [u32],
+    touched: &'s mut Vec<u32>,
+    generation: u32,
+    all: bool,
+    exhausted: u32,
+}
+
+impl MatchCtx<'_, '_> {
+    fn file_type(&mut self) -> u8 {
+        *self
+            .file_type
+            .get_or_insert_with(|| formats::target_type(self.data))
+    }
+
+    fn target_ok(&mut self, target: u8) -> bool {
+        target == 0 || self.file_type() == target
+    }
+
+    /// One anchor hit ending at `end`: verify every body it serves.
+    fn on_anchor(&mut self, id: u32, end: usize) -> Matching {
+        let engine = self.engine;
+        for &p in engine.anchors.uses_of(id) {
+            let prepared = &engine.anchors.prepared[p as usize];
+            match prepared.owner {
+                Owner::Content(c) => {
+                    let info = engine.contents[c as usize];
+                    if !self.all && !self.hits.is_empty() {
+                        return Matching::Terminate;
+                    }
+                    if self.hits.contains(&info.sig) || !self.target_ok(info.target) {
+                        continue;
+                    }
+                    if self.verify(prepared, end) {
+                        self.hits.push(info.sig);
+                        if !self.all {
+                            return Matching::Terminate;
+                        }
+                    }
+                }
+                Owner::Subsig { ldb, sub } => {
+                    let info = &engine.ldbs[ldb as usize];
+                    if !self.target_ok(info.target)
+                        || info
+                            .file_size
+                            .is_some_and(|(lo, hi)| !(lo..=hi).contains(&(self.data.len() as u64)))
+                    {
+                        continue;
+                    }
+                    if self.verify(prepared, end) {
+                        if self.stamp[ldb as usize] != self.generation {
+                            self.stamp[ldb as usize] = self.generation;
+                            self.touched.push(ldb);
+                            let base = info.base as usize;
+                            self.counts[base..base + info.nsub as usize]
+                                .iter_mut()
+                                .for_each(|c| *c = 0);
+                        }
+                        self.counts[info.base as usize + sub as usize] += 1;
+                    }
+                }
+            }
+        }
+        Matching::Continue
+    }
+
+    /// Exact check of a body whose anchor ends at `end`.
+    fn verify(&mut self, p: &Prepared, end: usize) -> bool {
+        let Some(start) = end.checked_sub(p.anchor_len as usize) else {
+            return false;
+        };
+        let size = self.data.len() as u64;
+        let mut walker = Walker::new(self.data);
+        let found = walker.walk(&p.rest, start, Dir::Forward, &mut |_| true)
+            && walker.walk(&p.prefix_rev, start, Dir::Backward, &mut |s| {
+                p.offset.allows(s as u64, size)
+            });
+        if walker.exhausted {
+            self.exhausted += 1;
+        }
+        found
+    }
+
+    /// Evaluates the logical signatures whose subsignatures matched.
+    fn finish_logical(&mut self) {
+        for &ldb in self.touched.iter() {
+            let info = &self.engine.ldbs[ldb as usize];
+            if !self.all && !self.hits.is_empty() {
+                return;
+            }
+            let base = info.base as usize;
+            if info
+                .expr
+                .eval(&self.counts[base..base + info.nsub as usize])
+                && !self.hits.contains(&info.sig)
+            {
+                self.hits.push(info.sig);
+            }
+        }
+    }
+}

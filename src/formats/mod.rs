@@ -1,0 +1,103 @@
+//! Recognizing what an object is, by content. For now: the magic-number types that
+//! ClamAV `.ndb`/`.ldb` target types name, so those signatures apply only where ClamAV
+//! applies them. Unpackers (archives, mail, Office, PDF) will live beside this.
+
+/// The ClamAV target type (`appendix/FileTypes.md`) of `data`, 0 when none applies.
+///
+/// Only types recognisable from magic bytes are returned. HTML (3), mail (4) and
+/// ASCII text (7) are matched by ClamAV against *normalized* content; signatures for
+/// them are refused at load (see [`target_supported`]) until the normalizers exist.
+pub fn target_type(data: &[u8]) -> u8 {
+    if is_pe(data) {
+        1
+    } else if data.starts_with(&[0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]) {
+        2
+    } else if is_graphics(data) {
+        5
+    } else if data.starts_with(b"\x7fELF") {
+        6
+    } else if is_macho(data) {
+        9
+    } else if memchr::memmem::find(&data[..data.len().min(1024)], b"%PDF-").is_some() {
+        10
+    } else if data.len() >= 3 && matches!(&data[..3], b"FWS" | b"CWS" | b"ZWS") {
+        11
+    } else if is_java_class(data) {
+        12
+    } else {
+        0
+    }
+}
+
+/// Whether signatures of this target type can be honoured; `Err` says why not.
+pub fn target_supported(target: u8) -> Result<(), String> {
+    match target {
+        0 | 1 | 2 | 5 | 6 | 9 | 10 | 11 | 12 => Ok(()),
+        3 | 4 | 7 => Err(format!(
+            "target type {target} ({}) is matched on normalized content; the normalizer is not implemented yet",
+            crate::engine::sig::target_name(target)
+        )),
+        other => Err(format!("target type {other} is not supported")),
+    }
+}
+
+fn is_pe(data: &[u8]) -> bool {
+    if !data.starts_with(b"MZ") || data.len() < 0x40 {
+        return false;
+    }
+    let e_lfanew = u32::from_le_bytes([data[0x3c], data[0x3d], data[0x3e], data[0x3f]]) as usize;
+    data.get(e_lfanew..e_lfanew.saturating_add(4)) == Some(b"PE\0\0")
+}
+
+fn is_graphics(data: &[u8]) -> bool {
+    data.starts_with(b"\x89PNG\r\n\x1a\n")
+        || data.starts_with(b"GIF87a")
+        || data.starts_with(b"GIF89a")
+        || data.starts_with(&[0xff, 0xd8, 0xff])
+        || data.starts_with(b"BM") && data.len() > 14
+        || data.starts_with(b"II*\0")
+        || data.starts_with(b"MM\0*")
+}
+
+fn is_macho(data: &[u8]) -> bool {
+    data.len() >= 4
+        && matches!(
+            [data[0], data[1], data[2], data[3]],
+            [0xfe, 0xed, 0xfa, 0xce]
+                | [0xce, 0xfa, 0xed, 0xfe]
+                | [0xfe, 0xed, 0xfa, 0xcf]
+                | [0xcf, 0xfa, 0xed, 0xfe]
+        )
+}
+
+/// `CAFEBABE` is shared by Java classes and Mach-O fat binaries; a class file has a
+/// major version of at least 45 where a fat binary has a small architecture count.
+fn is_java_class(data: &[u8]) -> bool {
+    data.len() >= 8
+        && data.starts_with(&[0xca, 0xfe, 0xba, 0xbe])
+        && u16::from_be_bytes([data[6], data[7]]) >= 45
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magic_types() {
+        let mut pe = vec![0u8; 0x80];
+        pe[..2].copy_from_slice(b"MZ");
+        pe[0x3c] = 0x40;
+        pe[0x40..0x44].copy_from_slice(b"PE\0\0");
+        assert_eq!(target_type(&pe), 1);
+        assert_eq!(
+            target_type(b"MZ not really a PE file, too short or no header...................."),
+            0
+        );
+        assert_eq!(target_type(b"\x7fELF\x02\x01"), 6);
+        assert_eq!(target_type(b"%PDF-1.7\n"), 10);
+        assert_eq!(target_type(b"\x89PNG\r\n\x1a\n...."), 5);
+        assert_eq!(target_type(&[0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 52]), 12);
+        assert_eq!(target_type(b"hello"), 0);
+        assert!(target_supported(7).is_err() && target_supported(1).is_ok());
+    }
+}
