@@ -145,7 +145,7 @@ impl DiskCache {
             .filter(|e| e.path().extension().is_some_and(|x| x == "hsdb"))
             .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
             .collect();
-        entries.sort_by(|a, b| b.0.cmp(&a.0));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.0));
         for (_, p) in entries.into_iter().skip(KEEP_ENTRIES) {
             let _ = fs::remove_file(p);
         }

@@ -17,7 +17,7 @@ pub enum HashKind {
 
 impl HashKind {
     /// Digest length in bytes.
-    pub fn len(self) -> usize {
+    pub fn digest_len(self) -> usize {
         match self {
             HashKind::Md5 => 16,
             HashKind::Sha1 => 20,
@@ -48,7 +48,7 @@ impl HashKind {
 pub struct HashSig {
     /// Algorithm.
     pub kind: HashKind,
-    /// The digest, `kind.len()` bytes used.
+    /// The digest, `kind.digest_len()` bytes used.
     pub digest: [u8; 32],
     /// Object size, or `None` for `*`.
     pub size: Option<u64>,
@@ -91,7 +91,7 @@ pub fn parse_line(line: &str) -> Result<Parsed<HashSig>, String> {
         )
     })?;
     let mut digest = [0u8; 32];
-    if !decode_hex(hex, &mut digest[..kind.len()]) {
+    if !decode_hex(hex, &mut digest[..kind.digest_len()]) {
         return Err(format!("hash '{hex}' is not hex"));
     }
     let size = if size == "*" {
