@@ -223,9 +223,10 @@ impl DbBuilder {
         let mut sources = self.sources;
         // Stable: within a kind, the caller's order is kept.
         sources.sort_by_key(|s| kind_of(&s.name));
-        for src in &sources {
+        // Consumed one by one: each file's text is freed as soon as it is parsed.
+        for src in sources {
             st.report.files.push(src.name.clone());
-            load_source(&mut st, src, self.strict)?;
+            load_source(&mut st, &src, self.strict)?;
         }
         st.hashes.finish();
         st.allow.finish();

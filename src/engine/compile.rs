@@ -135,8 +135,8 @@ impl AnchorBuilder {
         });
         self.per_anchor[id as usize].push(self.prepared.len() as u32);
         self.prepared.push(Prepared {
-            prefix_rev: reversed(&prefix),
-            rest,
+            prefix_rev: reversed(&pack_bytes(&prefix)),
+            rest: pack_bytes(&rest),
             anchor_len,
             offset,
             owner,
@@ -255,6 +255,38 @@ pub fn choose_anchor(elems: &[Elem]) -> Option<(usize, usize, bool)> {
     (len > 0).then_some((s, e, false))
 }
 
+/// Packs runs of two or more exact bytes into [`Elem::Bytes`] (inside alternatives too).
+pub fn pack_bytes(seq: &[Elem]) -> Vec<Elem> {
+    let mut out = Vec::with_capacity(seq.len());
+    let mut run: Vec<u8> = Vec::new();
+    let flush = |run: &mut Vec<u8>, out: &mut Vec<Elem>| match run.len() {
+        0 => {}
+        1 => out.push(Elem::Byte {
+            value: run[0],
+            mask: 0xff,
+        }),
+        _ => out.push(Elem::Bytes(std::mem::take(run).into_boxed_slice())),
+    };
+    for e in seq {
+        if let Some(b) = e.exact_byte() {
+            run.push(b);
+            continue;
+        }
+        flush(&mut run, &mut out);
+        run.clear();
+        match e {
+            Elem::Alt { alts, negated } => out.push(Elem::Alt {
+                alts: alts.iter().map(|a| pack_bytes(a)).collect(),
+                negated: *negated,
+            }),
+            other => out.push(other.clone()),
+        }
+    }
+    flush(&mut run, &mut out);
+    out.shrink_to_fit();
+    out
+}
+
 /// An exact ASCII letter becomes the set of both cases.
 fn caseless(e: &Elem) -> Elem {
     match e {
@@ -317,6 +349,11 @@ fn push_regex(out: &mut String, seq: &[Elem]) {
                 class_regex(out, &ByteSet::from_fn(|b| b & mask == *value))
             }
             Elem::Set(set) => class_regex(out, set),
+            Elem::Bytes(bytes) => {
+                for b in bytes.iter() {
+                    let _ = write!(out, "\\x{b:02x}");
+                }
+            }
             Elem::Alt {
                 alts,
                 negated: false,

@@ -139,6 +139,17 @@ impl<'d> Walker<'d> {
                     Some(b) if set.contains(b) => pos = Self::step(pos, 1, dir),
                     _ => return false,
                 },
+                Elem::Bytes(bytes) => {
+                    let n = bytes.len();
+                    let here = match dir {
+                        Dir::Forward => self.data.get(pos..pos + n),
+                        Dir::Backward => pos.checked_sub(n).map(|s| &self.data[s..pos]),
+                    };
+                    if here != Some(&bytes[..]) {
+                        return false;
+                    }
+                    pos = Self::step(pos, n, dir);
+                }
                 Elem::Edge {
                     class,
                     side,

@@ -104,6 +104,10 @@ pub enum Elem {
     },
     /// One byte from a set.
     Set(ByteSet),
+    /// A run of exact bytes. The parser never emits it; `compile.rs` packs runs of
+    /// exact [`Elem::Byte`]s into it for verification (one memcmp instead of a loop over
+    /// 40-byte elements, and a byte of memory per byte).
+    Bytes(Box<[u8]>),
     /// One of several byte sequences. `negated` alternatives are fixed-length: they
     /// match any sequence of that length equal to none of them.
     Alt {
@@ -143,6 +147,7 @@ impl Elem {
     pub fn fixed_len(&self) -> Option<u32> {
         match self {
             Elem::Byte { .. } | Elem::Set(_) => Some(1),
+            Elem::Bytes(b) => Some(b.len() as u32),
             Elem::Edge { .. } => Some(0),
             Elem::Gap { min, max } if Some(*min) == *max => Some(*min),
             Elem::Gap { .. } => None,

@@ -1,0 +1,377 @@
+//! The `ringscan` command line, run as a user runs it: real binary, real files.
+//!
+//! - `scan`: clamscan-style lines, exit codes, recursion, stdin, JSON, all-match;
+//! - `db info`: counts, skips with file and line, malformed lines, `--strict`;
+//! - containers: a `.cvd` built here loads with official names and its version;
+//! - the compiled-database cache: written, reused, and a damaged entry is recompiled.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use md5::Digest;
+
+fn ringscan(args: &[&str], cache: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ringscan"))
+        .args(args)
+        .env("RINGSCAN_CACHE_DIR", cache)
+        .output()
+        .expect("run ringscan")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn eicar() -> Vec<u8> {
+    [
+        &b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$"[..],
+        b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*",
+    ]
+    .concat()
+}
+
+fn write(dir: &Path, name: &str, data: &[u8]) -> String {
+    let p = dir.join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(&p, data).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn scan_builtin_found_clean_and_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "eicar.com", &eicar());
+    let good = write(dir.path(), "clean.txt", b"hello");
+    let o = ringscan(&["scan", "--no-summary", &bad, &good], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stdout(&o),
+        format!("{bad}: Win.Test.EICAR_HDB-1 FOUND\n{good}: OK\n")
+    );
+
+    let o = ringscan(&["scan", &good], dir.path());
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(
+        out.contains("----------- SCAN SUMMARY -----------"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Scanned files: 1\nInfected files: 0\n"),
+        "{out}"
+    );
+
+    let missing = dir.path().join("nope").display().to_string();
+    let o = ringscan(&["scan", "--no-summary", &missing, &bad], dir.path());
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an error wins over a detection, as in clamscan"
+    );
+    assert_eq!(
+        stdout(&o),
+        format!("{missing}: No such file or directory\n{bad}: Win.Test.EICAR_HDB-1 FOUND\n")
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Can't access file"));
+}
+
+#[test]
+fn scan_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringscan"))
+        .args(["scan", "--no-summary", "-"])
+        .env("RINGSCAN_CACHE_DIR", dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&eicar()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&o), "stdin: Win.Test.EICAR_HDB-1 FOUND\n");
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn scan_directories_in_walk_order_on_many_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tree");
+    let mut expected_flat = Vec::new();
+    for i in 0..40 {
+        let data = if i % 7 == 0 {
+            eicar()
+        } else {
+            format!("file {i}").into_bytes()
+        };
+        let p = write(&root, &format!("f{i:02}"), &data);
+        expected_flat.push(if i % 7 == 0 {
+            format!("{p}: Win.Test.EICAR_HDB-1 FOUND")
+        } else {
+            format!("{p}: OK")
+        });
+    }
+    let nested = write(&root, "sub/deep/eicar", &eicar());
+    let root_s = root.display().to_string();
+
+    let o = ringscan(&["scan", "--no-summary", "-j", "4", &root_s], dir.path());
+    assert_eq!(
+        stdout(&o).lines().collect::<Vec<_>>(),
+        expected_flat,
+        "without -r only the top level"
+    );
+
+    let o = ringscan(&["scan", "-r", "-j", "4", &root_s], dir.path());
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("{nested}: Win.Test.EICAR_HDB-1 FOUND")),
+        "{out}"
+    );
+    assert!(
+        out.contains("Scanned directories: 3\nScanned files: 41\nInfected files: 7\n"),
+        "{out}"
+    );
+    // Same output whatever the number of workers.
+    let one = ringscan(
+        &["scan", "-r", "--no-summary", "-j", "1", &root_s],
+        dir.path(),
+    );
+    let four = ringscan(
+        &["scan", "-r", "--no-summary", "-j", "4", &root_s],
+        dir.path(),
+    );
+    assert_eq!(stdout(&one), stdout(&four));
+}
+
+#[test]
+fn scan_json_writes_kav_v3_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "e", &eicar());
+    let good = write(dir.path(), "g", b"fine");
+    let o = ringscan(&["scan", "--json", &bad, &good], dir.path());
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["object"], bad.as_str());
+    assert_eq!(lines[0]["scanResult"], "DETECT");
+    assert_eq!(lines[0]["detectionName"], "Win.Test.EICAR_HDB-1");
+    assert_eq!(lines[0]["containsOfficeMacro"], "false");
+    assert_eq!(lines[1]["scanResult"], "CLEAN");
+    assert!(lines[1].get("detectionName").is_none());
+}
+
+#[test]
+fn allmatch_reports_every_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = write(
+        dir.path(),
+        "t.ndb",
+        b"A.One:0:*:616c706861\nB.Two:0:*:627261766f\n",
+    );
+    let f = write(dir.path(), "f", b"alpha bravo");
+    let o = ringscan(&["scan", "--no-summary", "--db", &db, &f], dir.path());
+    assert_eq!(stdout(&o).lines().count(), 1);
+    let o = ringscan(
+        &["scan", "--no-summary", "--allmatch", "--db", &db, &f],
+        dir.path(),
+    );
+    assert_eq!(
+        stdout(&o),
+        format!("{f}: A.One.UNOFFICIAL FOUND\n{f}: B.Two.UNOFFICIAL FOUND\n")
+    );
+}
+
+#[test]
+fn db_info_reports_skips_and_malformed_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let dbdir = dir.path().join("db");
+    write(
+        &dbdir,
+        "a.ndb",
+        b"Good:0:*:41424344\nPe.Only:1:EP+10:41424344\n",
+    );
+    write(&dbdir, "b.ldb", b"Pcre.Sig;Target:0;0&1;41424344;0/abc/\n");
+    write(
+        &dbdir,
+        "c.mdb",
+        b"1024:44d88612fea8a8f36de82e1278abb02f:Section.Sig\n",
+    );
+    write(&dbdir, "notes.txt", b"not a database");
+    let d = dbdir.display().to_string();
+    let o = ringscan(&["db", "info", "--no-cache", &d], dir.path());
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = stdout(&o);
+    assert!(out.contains("content ndb:  1\n"), "{out}");
+    assert!(out.contains("Skipped: 3\n"), "{out}");
+    assert!(
+        out.contains("a.ndb:2: Pe.Only: offset 'EP+10' needs executable parsing"),
+        "{out}"
+    );
+    assert!(
+        out.contains("b.ldb:1: Pcre.Sig: subsignature 1: PCRE"),
+        "{out}"
+    );
+    assert!(
+        out.contains("c.mdb:1: 1024: .mdb signatures are not supported yet"),
+        "{out}"
+    );
+    assert!(
+        out.contains("notes.txt: unknown database file type, ignored"),
+        "{out}"
+    );
+
+    let o = ringscan(&["db", "info", "--no-cache", "--strict", &d], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("a.ndb:2: Pe.Only"));
+
+    let bad = write(
+        dir.path(),
+        "bad.hdb",
+        b"44d88612fea8a8f36de82e1278abb02f:68:Ok\nnot-a-hash:12:Bad\n",
+    );
+    let o = ringscan(&["db", "info", "--no-cache", &bad], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("{bad}:2: hash 'not-a-hash'")),
+        "{err}"
+    );
+    // A broken database is also fatal to scan: nothing is scanned with half a database.
+    let o = ringscan(&["scan", "--db", &bad, &bad], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+}
+
+/// A `.cvd` as ClamAV builds it: header, then a gzip'd tar with an `.info` listing
+/// each file's size and SHA256; the header MD5 covers everything after byte 512.
+fn build_cvd(version: u32, files: &[(&str, &[u8])]) -> Vec<u8> {
+    let time = 1_700_000_000u64;
+    let mut info = format!(
+        "ClamAV-VDB:14 Nov 2023 22-13 +0000:{version}:{}:90:X:X:ringscan:{time}\n",
+        files.len()
+    );
+    for (name, data) in files {
+        let sha: String = sha2::Sha256::digest(data)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        info.push_str(&format!("{name}:{}:{sha}\n", data.len()));
+    }
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, name, data).unwrap();
+    };
+    add("COPYING", b"test");
+    add("test.info", info.as_bytes());
+    for (name, data) in files {
+        add(name, data);
+    }
+    let tar = tar.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&tar).unwrap();
+    let body = gz.finish().unwrap();
+    let md5: String = md5::Md5::digest(&body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let header = format!(
+        "ClamAV-VDB:14 Nov 2023 22-13 +0000:{version}:{}:90:{md5}:X:ringscan:{time}",
+        files.len()
+    );
+    let mut out = format!("{header:<512}").into_bytes();
+    out.extend_from_slice(&body);
+    out
+}
+
+#[test]
+fn cvd_signatures_are_official_and_versioned() {
+    let dir = tempfile::tempdir().unwrap();
+    let cvd = build_cvd(
+        42,
+        &[("test.ndb", b"Cvd.Test.Sig:0:*:636f6e7461696e6572\n")],
+    );
+    let path = write(dir.path(), "test.cvd", &cvd);
+    let f = write(dir.path(), "f", b"inside a container file");
+    let o = ringscan(
+        &["scan", "--no-summary", "--no-cache", "--db", &path, &f],
+        dir.path(),
+    );
+    assert_eq!(
+        stdout(&o),
+        format!("{f}: Cvd.Test.Sig FOUND\n"),
+        "no .UNOFFICIAL for container signatures"
+    );
+    let o = ringscan(&["db", "info", "--json", "--no-cache", &path], dir.path());
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["version"]["version"], 42);
+    assert_eq!(report["version"]["time_unix"], 1_700_000_000);
+
+    let mut corrupt = cvd.clone();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0xff;
+    let bad = write(dir.path(), "bad.cvd", &corrupt);
+    let o = ringscan(&["db", "info", "--no-cache", &bad], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("bad.cvd"));
+}
+
+#[test]
+fn compiled_database_cache_is_reused_and_survives_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let db = write(
+        dir.path(),
+        "t.ndb",
+        b"A:0:*:6361636865\nB:0:*:41??42*434445\n",
+    );
+    let info = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec![
+            "db",
+            "info",
+            "--json",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        serde_json::from_slice(&ringscan(&all, dir.path()).stdout).unwrap()
+    };
+    assert_eq!(info(&[&db])["from_cache"], false);
+    let entries: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(info(&[&db])["from_cache"], true);
+
+    // Damage the entry: it is refused, recompiled and rewritten; scanning still works.
+    let entry = entries.into_iter().next().unwrap().unwrap().path();
+    std::fs::write(&entry, b"RSCANHS\0garbage").unwrap();
+    assert_eq!(info(&[&db])["from_cache"], false);
+    assert_eq!(info(&[&db])["from_cache"], true);
+    let f = write(dir.path(), "f", b"a cache hit");
+    let o = ringscan(
+        &[
+            "scan",
+            "--no-summary",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--db",
+            &db,
+            &f,
+        ],
+        dir.path(),
+    );
+    assert_eq!(stdout(&o), format!("{f}: A.UNOFFICIAL FOUND\n"));
+
+    // Other signatures, other key.
+    let db2 = write(dir.path(), "u.ndb", b"C:0:*:6f74686572\n");
+    assert_eq!(info(&[&db2])["from_cache"], false);
+}
