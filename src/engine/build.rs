@@ -384,10 +384,10 @@ fn load_source(st: &mut Loading, src: &Source, strict: bool) -> Result<(), LoadE
             },
             Kind::Hash => match hash::parse_line(line).map_err(malformed)? {
                 Parsed::Sig(sig) => {
-                    if ignored(st, &sig.name, line) {
+                    if ignored(st, sig.name, line) {
                         continue;
                     }
-                    let id = st.names.push(&sig.name, suffix);
+                    let id = st.names.push(sig.name, suffix);
                     st.hashes.push(&sig, id.0);
                     match sig.kind {
                         hash::HashKind::Md5 => st.report.counts.md5 += 1,

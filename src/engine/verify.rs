@@ -170,9 +170,19 @@ impl<'d> Walker<'d> {
                     if rest.is_empty() && cont.is_none() {
                         return done(Self::step(pos, min, dir));
                     }
-                    // With an exact byte next, jump straight to its occurrences.
-                    if let Some(next) = rest.first().and_then(Elem::exact_byte) {
-                        return self.gap_to_byte(next, rest, cont, pos, (min, max), dir, done);
+                    // With exact bytes at a fixed distance ahead, jump straight to their
+                    // occurrences instead of trying every gap length.
+                    if let Some((skip, needle)) = needle_ahead(rest) {
+                        return self.gap_to_needle(
+                            needle,
+                            skip,
+                            rest,
+                            cont,
+                            pos,
+                            (min, max),
+                            dir,
+                            done,
+                        );
                     }
                     for k in min..=max {
                         if self.walk_cont(rest, cont, Self::step(pos, k, dir), dir, done)
@@ -222,11 +232,14 @@ impl<'d> Walker<'d> {
         }
     }
 
-    /// A gap followed by an exact byte: try only the positions where that byte is.
+    /// A gap followed, `skip` bytes later, by exact bytes: try only the gap lengths
+    /// where they occur, nearest first (overlapping occurrences included, so no
+    /// candidate is missed).
     #[allow(clippy::too_many_arguments)]
-    fn gap_to_byte(
+    fn gap_to_needle(
         &mut self,
-        next: u8,
+        needle: &[u8],
+        skip: usize,
         rest: &[Elem],
         cont: Option<&Cont<'_>>,
         pos: usize,
@@ -235,35 +248,63 @@ impl<'d> Walker<'d> {
         done: &mut dyn FnMut(usize) -> bool,
     ) -> bool {
         let data = self.data;
+        let n = needle.len();
         match dir {
             Dir::Forward => {
-                let lo = pos + min;
-                let hi = (pos + max + 1).min(data.len());
-                if lo >= hi {
-                    return false;
-                }
-                for off in memchr::memchr_iter(next, &data[lo..hi]) {
-                    if self.walk_cont(rest, cont, lo + off, dir, done) || self.exhausted {
+                // Candidate starts q in [pos+min, pos+max] with data[q+skip..][..n] == needle.
+                let end = (pos + max + skip + n).min(data.len());
+                let finder = memchr::memmem::Finder::new(needle);
+                let mut from = pos + min + skip;
+                while from + n <= end {
+                    let Some(off) = finder.find(&data[from..end]) else {
+                        break;
+                    };
+                    let q = from + off - skip;
+                    if self.walk_cont(rest, cont, q, dir, done) || self.exhausted {
                         return !self.exhausted;
                     }
+                    from = q + skip + 1;
                 }
             }
             Dir::Backward => {
-                // After the gap the walk stands at p in [pos-max, pos-min] and reads data[p-1].
+                // Candidate ends p in [pos-max, pos-min] with data[..p-skip] ending in needle.
                 let p_hi = pos - min;
-                let p_lo = (pos - max).max(1);
+                let p_lo = (pos - max).max(n + skip);
                 if p_hi < p_lo {
                     return false;
                 }
-                for off in memchr::memrchr_iter(next, &data[p_lo - 1..p_hi]) {
-                    if self.walk_cont(rest, cont, p_lo + off, dir, done) || self.exhausted {
+                let finder = memchr::memmem::FinderRev::new(needle);
+                let start = p_lo - skip - n;
+                let mut to = p_hi - skip;
+                while to >= start + n {
+                    let Some(off) = finder.rfind(&data[start..to]) else {
+                        break;
+                    };
+                    let p = start + off + n + skip;
+                    if self.walk_cont(rest, cont, p, dir, done) || self.exhausted {
                         return !self.exhausted;
                     }
+                    to = p - skip - 1;
                 }
             }
         }
         false
     }
+}
+
+/// The first exact bytes of `seq` that sit at a fixed distance from its start:
+/// `(distance, bytes)`. Elements are in walk order, so this serves both directions.
+fn needle_ahead(seq: &[Elem]) -> Option<(usize, &[u8])> {
+    let mut skip = 0usize;
+    for e in seq {
+        match e {
+            Elem::Bytes(b) => return Some((skip, b)),
+            Elem::Byte { value, mask: 0xff } => return Some((skip, std::slice::from_ref(value))),
+            Elem::Edge { .. } => {}
+            other => skip += other.fixed_len()? as usize,
+        }
+    }
+    None
 }
 
 /// What remains to match after the current sequence.
@@ -349,6 +390,35 @@ mod tests {
         assert!(!both("4142(L)4344", b"AB\rCD"));
         assert!(both("(L)41424344", b"x\nABCD"));
         assert!(!both("(L)41424344", b"x ABCD"));
+    }
+
+    #[test]
+    fn far_gaps_and_overlapping_candidates() {
+        let mut data = b"start".to_vec();
+        data.extend(std::iter::repeat_n(b'.', 1_000_000));
+        data.extend_from_slice(b"end");
+        let packed =
+            |body: &str| crate::engine::compile::pack_bytes(&Body::parse(body).unwrap().elems);
+        let fwd = packed("7374617274*656e64");
+        let mut w = Walker::new(&data);
+        assert!(
+            w.walk(&fwd, 0, Dir::Forward, &mut |_| true),
+            "a megabyte gap is one memmem, not a million steps"
+        );
+        let rev = reversed(&fwd);
+        let mut w = Walker::new(&data);
+        assert!(w.walk(&rev, data.len(), Dir::Backward, &mut |_| true));
+        // "AAB" after a gap in "AAAB": the candidate at 1 overlaps the one at 0.
+        let b = packed("58*414142");
+        assert!(Walker::new(b"XAAAB").walk(&b, 0, Dir::Forward, &mut |_| true));
+        assert!(Walker::new(b"XAAAB").walk(&reversed(&b), 5, Dir::Backward, &mut |_| true));
+        // Exact bytes a fixed distance after the gap: `*??(41|42)4343`.
+        let b = packed("58*??(41|42)4343");
+        assert!(Walker::new(b"X....zBCC").walk(&b, 0, Dir::Forward, &mut |_| true));
+        assert!(!Walker::new(b"X....zCCC").walk(&b, 0, Dir::Forward, &mut |_| true));
+        assert!(Walker::new(b"X....zBCC").walk(&reversed(&b), 9, Dir::Backward, &mut |_| true));
+        let b = packed("4141{1}42*5a");
+        assert!(Walker::new(b"AAAAB..Z").walk(&b, 1, Dir::Forward, &mut |_| true));
     }
 
     #[test]
