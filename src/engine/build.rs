@@ -19,6 +19,7 @@ use super::cvd;
 use super::hashes::HashIndex;
 use super::names::NameTable;
 use super::report::{DbVersion, LoadReport, SkipRecord};
+use super::sig::body::Class;
 use super::sig::{hash, ldb, ndb, Parsed};
 use super::{ContentInfo, Engine, LdbInfo};
 use crate::formats::target_supported;
@@ -250,6 +251,10 @@ impl DbBuilder {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64),
         });
+        let ldbs_true_at_zero = (st.ldbs.iter().enumerate())
+            .filter(|(_, l)| l.expr.eval(&vec![0; l.nsub as usize]))
+            .map(|(i, _)| i as u32)
+            .collect();
         let engine = Engine {
             names: st.names,
             hashes: st.hashes,
@@ -257,6 +262,7 @@ impl DbBuilder {
             contents: st.contents,
             ldbs: st.ldbs,
             total_subsigs: st.total_subsigs,
+            ldbs_true_at_zero,
             anchors: table,
             hs,
             version: st.report.version.clone(),
@@ -412,7 +418,7 @@ fn load_source(st: &mut Loading, src: &Source, strict: bool) -> Result<(), LoadE
                         sig.offset,
                         Owner::Content(index),
                         false,
-                        false,
+                        None,
                     ) {
                         at.skip(&mut st.report.skipped, &sig.name, reason.to_string())?;
                         continue;
@@ -440,7 +446,7 @@ fn load_source(st: &mut Loading, src: &Source, strict: bool) -> Result<(), LoadE
                     // builder is only touched once every body is known to anchor.
                     let mut trial = Vec::new();
                     for (sub, s) in sig.subsigs.iter().enumerate() {
-                        for body in &s.bodies {
+                        for (body, _) in &s.bodies {
                             if super::compile::choose_anchor(&body.elems).is_none() {
                                 trial.push(format!(
                                     "subsignature {sub}: body has no fixed bytes to anchor on"
@@ -453,13 +459,24 @@ fn load_source(st: &mut Loading, src: &Source, strict: bool) -> Result<(), LoadE
                         continue;
                     }
                     for (sub, s) in sig.subsigs.iter().enumerate() {
-                        for body in &s.bodies {
+                        for (body, wide) in &s.bodies {
+                            let word = if *wide {
+                                Class::WideNonAlnum
+                            } else {
+                                Class::NonAlnum
+                            };
                             let owner = Owner::Subsig {
                                 ldb: index,
                                 sub: sub as u8,
                             };
                             st.anchors
-                                .add(&body.elems, s.offset, owner, s.nocase, s.fullword)
+                                .add(
+                                    &body.elems,
+                                    s.offset,
+                                    owner,
+                                    s.nocase,
+                                    s.fullword.then_some(word),
+                                )
                                 .map_err(|e| malformed(e.to_string()))?;
                         }
                     }

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use super::sig::body::{seq_fixed_len, ByteSet, Elem};
+use super::sig::body::{seq_fixed_len, ByteSet, Class, Elem, Side};
 use super::sig::Offset;
 use super::verify::reversed;
 
@@ -85,15 +85,16 @@ pub struct AnchorBuilder {
 }
 
 impl AnchorBuilder {
-    /// Adds a body. `nocase` makes ASCII letters match either case; `fullword` requires
-    /// non-alphanumeric bytes (or the object's ends) around the match.
+    /// Adds a body. `nocase` makes ASCII letters match either case; `fullword` names the
+    /// class the bytes around the match must belong to (`::f`: non-alphanumeric, or for a
+    /// wide body a non-alphanumeric wide character), the object's ends always qualify.
     pub fn add(
         &mut self,
         elems: &[Elem],
         offset: Offset,
         owner: Owner,
         nocase: bool,
-        fullword: bool,
+        fullword: Option<Class>,
     ) -> Result<(), String> {
         let (start, end, literal) =
             choose_anchor(elems).ok_or("body has no fixed bytes to anchor on")?;
@@ -113,16 +114,16 @@ impl AnchorBuilder {
         } else {
             elems.to_vec()
         };
-        let word = |side| Elem::Edge {
-            class: super::sig::body::Class::NonAlnum,
-            side,
-            negated: false,
-        };
         let mut prefix = elems[..start].to_vec();
         let mut rest = elems.split_off(start);
-        if fullword {
-            prefix.insert(0, word(super::sig::body::Side::Before));
-            rest.push(word(super::sig::body::Side::After));
+        if let Some(class) = fullword {
+            let word = |side| Elem::Edge {
+                class,
+                side,
+                negated: false,
+            };
+            prefix.insert(0, word(Side::Before));
+            rest.push(word(Side::After));
         }
         let key = AnchorExpr {
             expr,
@@ -296,6 +297,14 @@ fn caseless(e: &Elem) -> Elem {
             set.insert(value.to_ascii_uppercase());
             Elem::Set(set)
         }
+        Elem::Set(set) => {
+            let mut out = set.clone();
+            for b in set.iter().filter(u8::is_ascii_alphabetic) {
+                out.insert(b.to_ascii_lowercase());
+                out.insert(b.to_ascii_uppercase());
+            }
+            Elem::Set(out)
+        }
         Elem::Alt { alts, negated } => Elem::Alt {
             alts: alts
                 .iter()
@@ -417,11 +426,11 @@ mod tests {
     fn shares_identical_anchors() {
         let mut b = AnchorBuilder::default();
         let body = Body::parse("41424344").unwrap();
-        b.add(&body.elems, Offset::Any, Owner::Content(0), false, false)
+        b.add(&body.elems, Offset::Any, Owner::Content(0), false, None)
             .unwrap();
-        b.add(&body.elems, Offset::Any, Owner::Content(1), false, false)
+        b.add(&body.elems, Offset::Any, Owner::Content(1), false, None)
             .unwrap();
-        b.add(&body.elems, Offset::Any, Owner::Content(2), true, false)
+        b.add(&body.elems, Offset::Any, Owner::Content(2), true, None)
             .unwrap();
         let t = b.finish();
         assert_eq!(t.exprs.len(), 2);
@@ -436,7 +445,7 @@ mod tests {
             elems: vec![Elem::Gap { min: 0, max: None }],
         };
         assert!(b
-            .add(&body.elems, Offset::Any, Owner::Content(0), false, false)
+            .add(&body.elems, Offset::Any, Owner::Content(0), false, None)
             .is_err());
     }
 }

@@ -146,15 +146,35 @@ impl HashIndex {
     /// The id of a signature matching `data`, computing only the digests some entry of
     /// this size needs.
     pub fn lookup(&self, data: &[u8], digests: &mut Digests) -> Option<u32> {
+        let mut found = None;
+        self.lookup_each(data, digests, &mut |id| {
+            found = Some(id);
+            false
+        });
+        found
+    }
+
+    /// Calls `each` with every matching signature (at most one per digest kind) until it
+    /// returns `false`.
+    pub fn lookup_each(
+        &self,
+        data: &[u8],
+        digests: &mut Digests,
+        each: &mut dyn FnMut(u32) -> bool,
+    ) {
         let size = data.len() as u64;
         if self.md5.wants(size) {
             if let Some(id) = self.md5.lookup(size, digests.get(HashKind::Md5, data)) {
-                return Some(id);
+                if !each(id) {
+                    return;
+                }
             }
         }
         if self.sha1.wants(size) {
             if let Some(id) = self.sha1.lookup(size, digests.get(HashKind::Sha1, data)) {
-                return Some(id);
+                if !each(id) {
+                    return;
+                }
             }
         }
         if self.sha256.wants(size) {
@@ -162,10 +182,9 @@ impl HashIndex {
                 .sha256
                 .lookup(size, digests.get(HashKind::Sha256, data))
             {
-                return Some(id);
+                each(id);
             }
         }
-        None
     }
 }
 

@@ -58,6 +58,10 @@ pub struct Engine {
     contents: Vec<ContentInfo>,
     ldbs: Vec<LdbInfo>,
     total_subsigs: u32,
+    /// Logical signatures whose expression holds with no match at all (`0=0`,
+    /// `(0|1)=0`, `0<1`): ClamAV evaluates every one on every object, so these can
+    /// fire without any anchor hit.
+    ldbs_true_at_zero: Vec<u32>,
     anchors: compile::AnchorTable,
     hs: Option<BlockDatabase>,
     version: DbVersion,

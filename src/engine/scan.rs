@@ -153,9 +153,13 @@ impl Scanner {
             };
         }
 
-        if let Some(id) = engine.hashes.lookup(data, &mut self.digests) {
-            self.hits.push(SigId(id));
-        }
+        let hits = &mut self.hits;
+        engine
+            .hashes
+            .lookup_each(data, &mut self.digests, &mut |id| {
+                hits.push(SigId(id));
+                opts.all_matches
+            });
 
         if (self.hits.is_empty() || opts.all_matches) && engine.hs.is_some() {
             self.generation = self.generation.wrapping_add(1);
@@ -255,14 +259,10 @@ impl MatchCtx<'_, '_> {
                     }
                 }
                 Owner::Subsig { ldb, sub } => {
-                    let info = &engine.ldbs[ldb as usize];
-                    if !self.target_ok(info.target)
-                        || info
-                            .file_size
-                            .is_some_and(|(lo, hi)| !(lo..=hi).contains(&(self.data.len() as u64)))
-                    {
+                    if !self.ldb_applies(ldb) {
                         continue;
                     }
+                    let info = &engine.ldbs[ldb as usize];
                     if self.verify(prepared, end) {
                         if self.stamp[ldb as usize] != self.generation {
                             self.stamp[ldb as usize] = self.generation;
@@ -297,13 +297,25 @@ impl MatchCtx<'_, '_> {
         found
     }
 
-    /// Evaluates the logical signatures whose subsignatures matched.
+    /// Whether a logical signature's target type and size fit this object.
+    fn ldb_applies(&mut self, ldb: u32) -> bool {
+        let info = &self.engine.ldbs[ldb as usize];
+        let size = self.data.len() as u64;
+        let target = info.target;
+        info.file_size
+            .is_none_or(|(lo, hi)| (lo..=hi).contains(&size))
+            && self.target_ok(target)
+    }
+
+    /// Evaluates the logical signatures whose subsignatures matched, then those that
+    /// hold with no match and were not touched.
     fn finish_logical(&mut self) {
-        for &ldb in self.touched.iter() {
-            let info = &self.engine.ldbs[ldb as usize];
+        let engine = self.engine;
+        for i in 0..self.touched.len() {
             if !self.all && !self.hits.is_empty() {
                 return;
             }
+            let info = &engine.ldbs[self.touched[i] as usize];
             let base = info.base as usize;
             if info
                 .expr
@@ -311,6 +323,18 @@ impl MatchCtx<'_, '_> {
                 && !self.hits.contains(&info.sig)
             {
                 self.hits.push(info.sig);
+            }
+        }
+        for &ldb in &engine.ldbs_true_at_zero {
+            if !self.all && !self.hits.is_empty() {
+                return;
+            }
+            let sig = engine.ldbs[ldb as usize].sig;
+            if self.stamp[ldb as usize] != self.generation
+                && self.ldb_applies(ldb)
+                && !self.hits.contains(&sig)
+            {
+                self.hits.push(sig);
             }
         }
     }

@@ -207,7 +207,7 @@ fn ldb_modifiers_and_tdb() {
     let line = format!("L;Engine:81-255,Target:0;0;{}::f", hex("alpha"));
     ldb_match!(&line, b"an alpha.");
     ldb_clean!(&line, b"alphabet");
-    let line = format!("L;Target:0,FileSize:5-10;0;{}", hex("alpha"));
+    let line = format!("L;Engine:51-255,Target:0,FileSize:5-10;0;{}", hex("alpha"));
     ldb_match!(&line, b"alpha!");
     ldb_clean!(&line, b"alpha and much more");
     let line = format!("L;Target:0;0;2:{}", hex("alpha"));

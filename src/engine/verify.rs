@@ -93,8 +93,16 @@ impl<'d> Walker<'d> {
             (Some(b), Class::Boundary, Side::Before) => boundary_bits(b) & 1 != 0,
             (Some(b), Class::Boundary, Side::After) => boundary_bits(b) & 2 != 0,
             (Some(b), Class::Line, Side::Before) => b == b'\n',
-            (Some(b), Class::Line, Side::After) => b == b'\n' || b == b'\r',
+            (Some(b), Class::Line, Side::After) => {
+                b == b'\n' || (b == b'\r' && self.data.get(pos + 1) == Some(&b'\n'))
+            }
             (Some(b), Class::NonAlnum, _) => !b.is_ascii_alphanumeric(),
+            (Some(_), Class::WideNonAlnum, Side::Before) => {
+                !(pos >= 2 && self.data[pos - 2].is_ascii_alphanumeric() && self.data[pos - 1] == 0)
+            }
+            (Some(_), Class::WideNonAlnum, Side::After) => {
+                !(self.data[pos].is_ascii_alphanumeric() && self.data.get(pos + 1) == Some(&0))
+            }
         };
         ok != negated
     }

@@ -18,7 +18,7 @@ pub fn target_type(data: &[u8]) -> u8 {
         6
     } else if is_macho(data) {
         9
-    } else if memchr::memmem::find(&data[..data.len().min(1024)], b"%PDF-").is_some() {
+    } else if memchr::memmem::find(&data[..data.len().min(PDF_MAGIC_WINDOW)], b"%PDF-").is_some() {
         10
     } else if data.len() >= 3 && matches!(&data[..3], b"FWS" | b"CWS" | b"ZWS") {
         11
@@ -28,6 +28,10 @@ pub fn target_type(data: &[u8]) -> u8 {
         0
     }
 }
+
+/// ClamAV finds `%PDF-` only when it starts within the first 1017 bytes (checked
+/// against clamscan 1.4: at 1016 it is a PDF, at 1019 not).
+const PDF_MAGIC_WINDOW: usize = 1016 + 5;
 
 /// Whether signatures of this target type can be honoured; `Err` says why not.
 pub fn target_supported(target: u8) -> Result<(), String> {
@@ -41,12 +45,10 @@ pub fn target_supported(target: u8) -> Result<(), String> {
     }
 }
 
+/// ClamAV types anything starting with `MZ` as an executable (`CL_TYPE_MSEXE`), and
+/// target 1 applies to it, PE header or not.
 fn is_pe(data: &[u8]) -> bool {
-    if !data.starts_with(b"MZ") || data.len() < 0x40 {
-        return false;
-    }
-    let e_lfanew = u32::from_le_bytes([data[0x3c], data[0x3d], data[0x3e], data[0x3f]]) as usize;
-    data.get(e_lfanew..e_lfanew.saturating_add(4)) == Some(b"PE\0\0")
+    data.starts_with(b"MZ")
 }
 
 fn is_graphics(data: &[u8]) -> bool {
@@ -54,13 +56,15 @@ fn is_graphics(data: &[u8]) -> bool {
         || data.starts_with(b"GIF87a")
         || data.starts_with(b"GIF89a")
         || data.starts_with(&[0xff, 0xd8, 0xff])
-        || data.starts_with(b"BM") && data.len() > 14
+        || data.starts_with(b"BM")
         || data.starts_with(b"II*\0")
         || data.starts_with(b"MM\0*")
 }
 
 fn is_macho(data: &[u8]) -> bool {
-    data.len() >= 4
+    let fat =
+        data.len() >= 8 && data.starts_with(&[0xca, 0xfe, 0xba, 0xbe]) && !is_java_class(data);
+    fat || data.len() >= 4
         && matches!(
             [data[0], data[1], data[2], data[3]],
             [0xfe, 0xed, 0xfa, 0xce]
@@ -90,9 +94,21 @@ mod tests {
         pe[0x40..0x44].copy_from_slice(b"PE\0\0");
         assert_eq!(target_type(&pe), 1);
         assert_eq!(
-            target_type(b"MZ not really a PE file, too short or no header...................."),
-            0
+            target_type(b"MZ without a PE header"),
+            1,
+            "as ClamAV types it"
         );
+        assert_eq!(
+            target_type(&[0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 2]),
+            9,
+            "Mach-O fat binary"
+        );
+        assert_eq!(target_type(b"BMshort"), 5);
+        let mut pdf = vec![b' '; 1016];
+        pdf.extend_from_slice(b"%PDF-1.4");
+        assert_eq!(target_type(&pdf), 10);
+        pdf.splice(0..0, *b"   ");
+        assert_eq!(target_type(&pdf), 0);
         assert_eq!(target_type(b"\x7fELF\x02\x01"), 6);
         assert_eq!(target_type(b"%PDF-1.7\n"), 10);
         assert_eq!(target_type(b"\x89PNG\r\n\x1a\n...."), 5);

@@ -80,6 +80,9 @@ pub enum Class {
     Line,
     /// `(W)`: a non-alphanumeric byte.
     NonAlnum,
+    /// The `::f` test of a `::w` subsignature: the outside *wide* character is not an
+    /// alphanumeric followed by NUL (ClamAV checks two bytes there).
+    WideNonAlnum,
 }
 
 /// Which side of the match an [`Elem::Edge`] looks at, in scan direction.
@@ -201,7 +204,7 @@ pub fn boundary_bits(b: u8) -> u8 {
 pub fn class_set(class: Class) -> ByteSet {
     match class {
         Class::Boundary => ByteSet::from_fn(|b| boundary_bits(b) != 0),
-        Class::NonAlnum => ByteSet::from_fn(|b| !b.is_ascii_alphanumeric()),
+        Class::NonAlnum | Class::WideNonAlnum => ByteSet::from_fn(|b| !b.is_ascii_alphanumeric()),
         Class::Line => ByteSet::from_fn(|b| b == b'\n'),
     }
 }
@@ -266,11 +269,9 @@ impl Body {
             let mut out = Vec::with_capacity(seq.len() * 2);
             for e in seq {
                 match e {
-                    Elem::Gap { min, max } => out.push(Elem::Gap {
-                        min: min.saturating_mul(2),
-                        max: max.map(|m| m.saturating_mul(2)),
-                    }),
-                    Elem::Edge { .. } => out.push(e.clone()),
+                    // ClamAV leaves gaps as they are: `{3}` skips three bytes, not
+                    // three wide characters.
+                    Elem::Gap { .. } | Elem::Edge { .. } => out.push(e.clone()),
                     Elem::Alt { alts, negated } => out.push(Elem::Alt {
                         alts: alts.iter().map(|a| widen(a)).collect(),
                         negated: *negated,

@@ -111,10 +111,11 @@ pub fn parse_line(line: &str) -> Result<Parsed<HashSig<'_>>, String> {
         }
         None
     } else {
-        Some(
-            size.parse::<u64>()
-                .map_err(|_| format!("bad file size '{size}'"))?,
-        )
+        match size.parse::<u64>() {
+            Ok(0) => return Err("file size 0 is not allowed".into()),
+            Ok(n) => Some(n),
+            Err(_) => return Err(format!("bad file size '{size}'")),
+        }
     };
     if let Some(reason) = flevel_out_of_range(fields.get(3).copied(), fields.get(4).copied())? {
         return Ok(Parsed::Skip(Skip {
@@ -126,7 +127,7 @@ pub fn parse_line(line: &str) -> Result<Parsed<HashSig<'_>>, String> {
         kind,
         digest,
         size,
-        name: name.into(),
+        name,
     }))
 }
 

@@ -14,8 +14,9 @@ use super::{check_name, Body, Parsed, Skip, ENGINE_FLEVEL};
 pub struct Subsig {
     /// Where a match may start.
     pub offset: Offset,
-    /// The bodies any of which makes a match: the plain one and/or the wide one.
-    pub bodies: Vec<Body>,
+    /// The bodies any of which makes a match: the plain one and/or the wide one
+    /// (`true`: wide, which changes what `::f` looks at).
+    pub bodies: Vec<(Body, bool)>,
     /// `::i`: ASCII letters match either case.
     pub nocase: bool,
     /// `::f`: the match must be delimited by non-alphanumeric bytes or the object ends.
@@ -80,7 +81,8 @@ pub fn parse_line(line: &str) -> Result<Parsed<LogicalSig>, String> {
         ));
     }
 
-    let mut target = 0u8;
+    let mut target = None;
+    let mut engine_min = None;
     let mut file_size = None;
     let mut unsupported = Vec::new();
     for (i, kv) in fields[1].split(',').enumerate() {
@@ -93,6 +95,7 @@ pub fn parse_line(line: &str) -> Result<Parsed<LogicalSig>, String> {
                     return Err("TDB 'Engine' must come first".into());
                 }
                 let (lo, hi) = range(value, "Engine")?;
+                engine_min = Some(lo);
                 if !(lo..=hi).contains(&(ENGINE_FLEVEL as u64)) {
                     return skip(format!(
                         "Engine:{value} excludes functionality level {ENGINE_FLEVEL}"
@@ -100,10 +103,12 @@ pub fn parse_line(line: &str) -> Result<Parsed<LogicalSig>, String> {
                 }
             }
             "Target" => {
-                target = value
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("bad Target '{value}'"))?;
+                target = Some(
+                    value
+                        .trim()
+                        .parse::<u8>()
+                        .map_err(|_| format!("bad Target '{value}'"))?,
+                );
             }
             "FileSize" => file_size = Some(range(value, "FileSize")?),
             other @ ("EntryPoint" | "NumberOfSections" | "Container" | "Intermediates"
@@ -112,6 +117,12 @@ pub fn parse_line(line: &str) -> Result<Parsed<LogicalSig>, String> {
             }
             other => return Err(format!("unknown TDB key '{other}'")),
         }
+    }
+
+    // ClamAV refuses both as a malformed database (checked against clamscan 1.4).
+    let target = target.ok_or("TDB needs a Target")?;
+    if file_size.is_some() && engine_min.is_none_or(|lo| lo < 51) {
+        return Err("TDB FileSize needs Engine:51 or later".into());
     }
 
     let expr =
@@ -182,10 +193,10 @@ fn parse_subsig(text: &str) -> Result<Result<Subsig, String>, String> {
     let body = Body::parse(hex).map_err(|e| e.to_string())?;
     let mut bodies = Vec::new();
     if ascii || !wide {
-        bodies.push(body.clone());
+        bodies.push((body.clone(), false));
     }
     if wide {
-        bodies.push(body.widened());
+        bodies.push((body.widened(), true));
     }
     Ok(Ok(Subsig {
         offset,
@@ -230,10 +241,10 @@ mod tests {
         assert!(s.subsigs[0].nocase && s.subsigs[0].fullword);
         assert_eq!(s.subsigs[0].bodies.len(), 2, "::wa gives ascii and wide");
         assert_eq!(s.subsigs[1].bodies.len(), 1, "::w alone gives only wide");
-        assert_eq!(s.subsigs[1].bodies[0].elems.len(), 6);
+        assert_eq!(s.subsigs[1].bodies[0].0.elems.len(), 6);
         assert_eq!(s.file_size, None);
         assert_eq!(
-            sig("F;Target:0,FileSize:10-20;0;4142").file_size,
+            sig("F;Engine:51-255,Target:0,FileSize:10-20;0;4142").file_size,
             Some((10, 20))
         );
     }

@@ -1,0 +1,61 @@
+//! The corpus: every regular file under a directory, in a stable order.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Every regular file under `dir` (recursively, symlinks not followed), sorted.
+pub fn walk(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("{}: {e}", d.display()))?;
+            let kind = entry
+                .file_type()
+                .map_err(|e| format!("{}: {e}", entry.path().display()))?;
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() {
+                out.push(entry.path());
+            }
+        }
+    }
+    out.sort();
+    if out.is_empty() {
+        return Err(format!("{}: no files", dir.display()));
+    }
+    Ok(out)
+}
+
+/// Number of files and bytes under `dir`.
+pub fn size(dir: &Path) -> Result<(usize, u64), String> {
+    let files = walk(dir)?;
+    let mut bytes = 0;
+    for f in &files {
+        bytes += fs::metadata(f)
+            .map_err(|e| format!("{}: {e}", f.display()))?
+            .len();
+    }
+    Ok((files.len(), bytes))
+}
+
+/// Every file under `dir`, read into memory.
+pub struct Corpus {
+    /// File contents, in walk order.
+    pub files: Vec<Vec<u8>>,
+    /// Their total size.
+    pub bytes: u64,
+}
+
+/// Reads the whole corpus.
+pub fn load(dir: &Path) -> Result<Corpus, String> {
+    let mut files = Vec::new();
+    let mut bytes = 0;
+    for path in walk(dir)? {
+        let data = fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        bytes += data.len() as u64;
+        files.push(data);
+    }
+    Ok(Corpus { files, bytes })
+}
