@@ -268,7 +268,7 @@ fn add_text(kind: &str, bytes: &[u8], out: &mut Vec<Pattern>) -> usize {
             "ldb" | "ldu" => match ldb::parse_line(line) {
                 Ok(Parsed::Sig(s)) if ringscan::formats::target_supported(s.target).is_ok() => {
                     for sub in &s.subsigs {
-                        for body in &sub.bodies {
+                        for (body, _wide) in &sub.bodies {
                             let id = out.len();
                             out.push(pattern(seq_regex(&body.elems), sub.nocase, id));
                         }
