@@ -346,3 +346,64 @@ fn engine_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Engine>();
 }
+
+/// A tiny deterministic generator, so the robustness test needs no dependency.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Random body text and random data: parsing, anchoring and verification must never
+/// panic, whatever a database line or an object holds.
+#[test]
+fn random_bodies_never_panic() {
+    const ALPHABET: &[u8] = b"0123456789abcdef0123456789abcdef????**{}{}[]()||!-,BLW";
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut parsed = 0;
+    for _ in 0..60_000 {
+        let len = 1 + rng.below(24);
+        let text: String = (0..len)
+            .map(|_| ALPHABET[rng.below(ALPHABET.len())] as char)
+            .collect();
+        let Ok(body) = sig::Body::parse(&text) else {
+            continue;
+        };
+        parsed += 1;
+        let mut anchors = compile::AnchorBuilder::default();
+        if anchors
+            .add(
+                &body.elems,
+                sig::Offset::Any,
+                compile::Owner::Content(0),
+                rng.below(2) == 0,
+                None,
+            )
+            .is_err()
+        {
+            continue;
+        }
+        let table = anchors.finish();
+        let p = &table.prepared[0];
+        let data: Vec<u8> = (0..rng.below(64))
+            .map(|_| b"\x00\x01ab\n\r -"[rng.below(8)])
+            .collect();
+        for start in 0..=data.len() {
+            let mut w = verify::Walker::new(&data);
+            let _ = w.walk(&p.rest, start, verify::Dir::Forward, &mut |_| false);
+            let _ = w.walk(&p.prefix_rev, start, verify::Dir::Backward, &mut |_| false);
+        }
+    }
+    assert!(
+        parsed > 1500,
+        "the generator must produce valid bodies too ({parsed})"
+    );
+}
