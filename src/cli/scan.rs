@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -143,6 +143,7 @@ pub fn run(args: ScanArgs) -> u8 {
     drop((job_rx, done_tx));
 
     let progress = progress_bar(args.json);
+    let stdout_is_terminal = io::stdout().is_terminal();
     let mut pending = BTreeMap::new();
     let mut next = 0u64;
     let mut broken_pipe = false;
@@ -151,9 +152,19 @@ pub fn run(args: ScanArgs) -> u8 {
         pending.insert(done.seq, done);
         while let Some(done) = pending.remove(&next) {
             next += 1;
-            if !broken_pipe && printer.print(&mut out, &done, &mut totals).is_err() {
-                broken_pipe = true;
+            if broken_pipe {
+                continue;
             }
+            // Lines go out between two frames of the progress line, so the two never
+            // tear each other on a terminal.
+            let printed = progress.suspend(|| {
+                printer.print(&mut out, &done, &mut totals)?;
+                if stdout_is_terminal {
+                    out.flush()?;
+                }
+                Ok::<_, io::Error>(())
+            });
+            broken_pipe = printed.is_err();
         }
     }
     progress.finish_and_clear();
@@ -184,9 +195,7 @@ fn progress_bar(json: bool) -> ProgressBar {
         ProgressDrawTarget::stderr()
     };
     let bar = ProgressBar::with_draw_target(None, target);
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} {pos} files scanned, {per_sec} [{elapsed}]")
-    {
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {pos} files scanned [{elapsed}]") {
         bar.set_style(style);
     }
     bar
