@@ -239,7 +239,26 @@ impl DbBuilder {
 
         let compile_start = Instant::now();
         let table = st.anchors.finish();
-        let (hs, from_cache) = compile_anchors(&table.exprs, cache)?;
+        let (hs, from_cache) = compile_anchors(&table.exprs, cache).map_err(|(e, anchor)| {
+            // Name the signature behind the refused anchor, so the error is actionable.
+            let owner = anchor
+                .and_then(|a| table.uses_of(a as u32).first().copied())
+                .map(|p| match table.prepared[p as usize].owner {
+                    Owner::Content(c) => st.names.get(st.contents[c as usize].sig).to_string(),
+                    Owner::Subsig { ldb, sub } => {
+                        format!(
+                            "{} subsignature {sub}",
+                            st.names.get(st.ldbs[ldb as usize].sig)
+                        )
+                    }
+                });
+            match (owner, anchor) {
+                (Some(name), Some(a)) => {
+                    LoadError::Compile(format!("{e} (anchor /{}/ of {name})", table.exprs[a].expr))
+                }
+                _ => LoadError::Compile(e),
+            }
+        })?;
         st.report.compile_time = compile_start.elapsed();
         st.report.from_cache = from_cache;
         st.report.anchors = table.exprs.len();
@@ -282,11 +301,12 @@ fn is_literal(expr: &str) -> bool {
             .all(|c| c[0] == b'\\' && c[1] == b'x')
 }
 
-/// Compiles the anchors, or takes them from the cache when its key matches.
+/// Compiles the anchors, or takes them from the cache when its key matches. An error
+/// carries the index of the refused anchor when Hyperscan names one.
 fn compile_anchors(
     exprs: &[super::compile::AnchorExpr],
     cache: Option<&dyn CompiledCache>,
-) -> Result<(Option<BlockDatabase>, bool), LoadError> {
+) -> Result<(Option<BlockDatabase>, bool), (String, Option<usize>)> {
     if exprs.is_empty() {
         return Ok((None, false));
     }
@@ -320,9 +340,13 @@ fn compile_anchors(
             }
         })
         .collect();
-    let db: BlockDatabase = patterns
-        .build()
-        .map_err(|e| LoadError::Compile(e.to_string()))?;
+    let db: BlockDatabase = patterns.build().map_err(|e| {
+        let index = match &e {
+            hyperscan::Error::Hyperscan(hyperscan::HsError::CompileError(c)) => c.expression(),
+            _ => None,
+        };
+        (e.to_string(), index)
+    })?;
     if let Some(cache) = cache {
         match db.serialize() {
             Ok(bytes) => cache.put(&key, &cache::encode(&key, &bytes)),
