@@ -2269,6 +2269,38 @@ fn text_files_are_normalized() {
         // clamscan --debug: "Recognized UTF-16LE character data" for these bytes.
         &["Diff.Text.Lower"],
     );
+    // Target 7 (ASCII text) sees only the normalized copy of text objects.
+    g.sig(
+        "t7.ndb",
+        format!("Diff.Text.Target7:7:*:{}", hex(b"only in normalized text")),
+    );
+    g.sig(
+        "t7o.ndb",
+        format!(
+            "Diff.Text.Target7Offset:7:0:{}",
+            hex(b" starts after folding")
+        ),
+    );
+    g.case(
+        "text_target7_upper",
+        b"ONLY   IN NORMALIZED TEXT\n".to_vec(),
+        &["Diff.Text.Target7"],
+    );
+    g.case(
+        "text_target7_not_in_binary_with_nul_pairs",
+        cat(&[&[0xf7, 0, 0, 0, 0], b"only in normalized text".as_slice()]),
+        &[],
+    );
+    g.case(
+        "text_target7_offset_in_normalized_stream",
+        b"\t\t  STARTS   AFTER folding\n".to_vec(),
+        &["Diff.Text.Target7Offset"],
+    );
+    g.case(
+        "text_target7_offset_elsewhere",
+        b"x starts after folding\n".to_vec(),
+        &[],
+    );
     check("text normalization", &g);
 }
 

@@ -78,7 +78,12 @@ pub struct Scanner {
     touched: Vec<u32>,
     generation: u32,
     digests: Digests,
+    /// The normalized copy of a text object, reused between scans.
+    normalized: Vec<u8>,
 }
+
+/// The ClamAV target type of normalized text ("ASCII").
+const TEXT_TARGET: u8 = 7;
 
 impl Default for Scanner {
     fn default() -> Self {
@@ -98,6 +103,7 @@ impl Scanner {
             touched: Vec::new(),
             generation: 0,
             digests: Digests::default(),
+            normalized: Vec::new(),
         }
     }
 
@@ -124,6 +130,51 @@ impl Scanner {
         Ok(())
     }
 
+    /// One Hyperscan pass over `data` with verification and logical signatures.
+    /// `file_type` overrides recognition (the normalized-text pass is type 7).
+    fn content_pass(
+        &mut self,
+        engine: &Engine,
+        data: &[u8],
+        file_type: Option<u8>,
+        all: bool,
+    ) -> (Option<&'static str>, u32) {
+        let (Some(db), Some(scratch)) = (&engine.hs, &self.scratch) else {
+            return (None, 0);
+        };
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.stamp.iter_mut().for_each(|s| *s = 0);
+            self.generation = 1;
+        }
+        self.touched.clear();
+        let mut ctx = MatchCtx {
+            engine,
+            data,
+            file_type,
+            hits: &mut self.hits,
+            counts: &mut self.counts,
+            stamp: &mut self.stamp,
+            touched: &mut self.touched,
+            generation: self.generation,
+            all,
+            exhausted: 0,
+        };
+        let mut error = None;
+        match db.scan(data, scratch, |id, _from, to, _flags| {
+            ctx.on_anchor(id, to as usize)
+        }) {
+            Ok(()) => {}
+            Err(hyperscan::Error::Hyperscan(hyperscan::HsError::ScanTerminated)) => {}
+            Err(e) => {
+                tracing::error!("hyperscan scan failed: {e}");
+                error = Some("Hyperscan scan failed");
+            }
+        }
+        ctx.finish_logical();
+        (error, ctx.exhausted)
+    }
+
     /// Scans `data` with `engine`.
     pub fn scan<'a>(
         &'a mut self,
@@ -133,7 +184,7 @@ impl Scanner {
     ) -> ScanReport<'a> {
         self.hits.clear();
         self.digests.clear();
-        let mut report_error = None;
+        let mut report_error: Option<&'static str> = None;
         let mut exhausted = 0u32;
         if let Err(e) = self.prepare(engine) {
             tracing::error!("allocating Hyperscan scratch: {e}");
@@ -161,40 +212,22 @@ impl Scanner {
                 opts.all_matches
             });
 
+        if self.hits.is_empty() || opts.all_matches {
+            let (error, spent) = self.content_pass(engine, data, None, opts.all_matches);
+            report_error = report_error.or(error);
+            exhausted += spent;
+        }
+        // Text is also matched in ClamAV's normalized form (lower case, whitespace
+        // runs folded), where target-7 signatures apply too (`formats/text.rs`).
         if (self.hits.is_empty() || opts.all_matches) && engine.hs.is_some() {
-            self.generation = self.generation.wrapping_add(1);
-            if self.generation == 0 {
-                self.stamp.iter_mut().for_each(|s| *s = 0);
-                self.generation = 1;
+            let mut normalized = std::mem::take(&mut self.normalized);
+            if crate::formats::text::normalize_into(data, &mut normalized) {
+                let (error, spent) =
+                    self.content_pass(engine, &normalized, Some(TEXT_TARGET), opts.all_matches);
+                report_error = report_error.or(error);
+                exhausted += spent;
             }
-            self.touched.clear();
-            let mut ctx = MatchCtx {
-                engine,
-                data,
-                file_type: None,
-                hits: &mut self.hits,
-                counts: &mut self.counts,
-                stamp: &mut self.stamp,
-                touched: &mut self.touched,
-                generation: self.generation,
-                all: opts.all_matches,
-                exhausted: 0,
-            };
-            if let (Some(db), Some(scratch)) = (&engine.hs, &self.scratch) {
-                let result = db.scan(data, scratch, |id, _from, to, _flags| {
-                    ctx.on_anchor(id, to as usize)
-                });
-                match result {
-                    Ok(()) => {}
-                    Err(hyperscan::Error::Hyperscan(hyperscan::HsError::ScanTerminated)) => {}
-                    Err(e) => {
-                        tracing::error!("hyperscan scan failed: {e}");
-                        report_error = Some("Hyperscan scan failed");
-                    }
-                }
-            }
-            ctx.finish_logical();
-            exhausted = ctx.exhausted;
+            self.normalized = normalized;
         }
 
         // The allow list clears a detection of this exact object.
