@@ -383,7 +383,12 @@ impl CompiledCache for Capture {
     }
 
     fn put(&self, key: &[u8; 32], bytes: &[u8]) {
-        *self.stored.borrow_mut() = Some((*key, bytes.to_vec()));
+        // The engine stores its anchor database first, then the normalized-text
+        // subset; the first is the one measured.
+        let mut stored = self.stored.borrow_mut();
+        if stored.is_none() {
+            *stored = Some((*key, bytes.to_vec()));
+        }
     }
 }
 

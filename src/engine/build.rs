@@ -239,7 +239,22 @@ impl DbBuilder {
 
         let compile_start = Instant::now();
         let table = st.anchors.finish();
-        let (hs, from_cache) = compile_anchors(&table.exprs, cache).map_err(|(e, anchor)| {
+        let all: Vec<(usize, &super::compile::AnchorExpr)> =
+            table.exprs.iter().enumerate().collect();
+        let text: Vec<(usize, &super::compile::AnchorExpr)> = all
+            .iter()
+            .copied()
+            .filter(|(i, _)| table.text[*i])
+            .collect();
+        let compiled = compile_anchors(&all, cache).and_then(|(hs, from_cache)| {
+            let (text_hs, text_from_cache) = compile_anchors(&text, cache)?;
+            Ok((
+                hs,
+                text_hs,
+                from_cache && (text.is_empty() || text_from_cache),
+            ))
+        });
+        let (hs, text_hs, from_cache) = compiled.map_err(|(e, anchor)| {
             // Name the signature behind the refused anchor, so the error is actionable.
             let owner = anchor
                 .and_then(|a| table.uses_of(a as u32).first().copied())
@@ -263,7 +278,11 @@ impl DbBuilder {
         st.report.from_cache = from_cache;
         st.report.anchors = table.exprs.len();
         st.report.regex_anchors = table.exprs.iter().filter(|e| !is_literal(&e.expr)).count();
-        st.report.hyperscan_bytes = hs.as_ref().and_then(|db| db.size().ok()).unwrap_or(0);
+        st.report.text_anchors = text.len();
+        st.report.hyperscan_bytes = [&hs, &text_hs]
+            .iter()
+            .filter_map(|db| db.as_ref().and_then(|db| db.size().ok()))
+            .sum();
         st.report.version = self.version.unwrap_or_else(|| DbVersion {
             version: 0,
             time_unix: SystemTime::now()
@@ -284,6 +303,7 @@ impl DbBuilder {
             ldbs_true_at_zero,
             anchors: table,
             hs,
+            text_hs,
             version: st.report.version.clone(),
             signatures: st.report.counts.total(),
             id: Engine::fresh_id(),
@@ -304,7 +324,7 @@ fn is_literal(expr: &str) -> bool {
 /// Compiles the anchors, or takes them from the cache when its key matches. An error
 /// carries the index of the refused anchor when Hyperscan names one.
 fn compile_anchors(
-    exprs: &[super::compile::AnchorExpr],
+    exprs: &[(usize, &super::compile::AnchorExpr)],
     cache: Option<&dyn CompiledCache>,
 ) -> Result<(Option<BlockDatabase>, bool), (String, Option<usize>)> {
     if exprs.is_empty() {
@@ -325,8 +345,7 @@ fn compile_anchors(
     }
     let patterns: Patterns = exprs
         .iter()
-        .enumerate()
-        .map(|(i, a)| {
+        .map(|&(i, a)| {
             let mut flags = CompileFlags::DOTALL;
             if a.caseless {
                 flags |= CompileFlags::CASELESS;
@@ -342,7 +361,9 @@ fn compile_anchors(
         .collect();
     let db: BlockDatabase = patterns.build().map_err(|e| {
         let index = match &e {
-            hyperscan::Error::Hyperscan(hyperscan::HsError::CompileError(c)) => c.expression(),
+            hyperscan::Error::Hyperscan(hyperscan::HsError::CompileError(c)) => {
+                c.expression().and_then(|n| exprs.get(n)).map(|(id, _)| *id)
+            }
             _ => None,
         };
         (e.to_string(), index)
@@ -443,6 +464,7 @@ fn load_source(st: &mut Loading, src: &Source, strict: bool) -> Result<(), LoadE
                         Owner::Content(index),
                         false,
                         None,
+                        matches!(sig.target, 0 | 7),
                     ) {
                         at.skip(&mut st.report.skipped, &sig.name, reason.to_string())?;
                         continue;
@@ -500,6 +522,7 @@ fn load_source(st: &mut Loading, src: &Source, strict: bool) -> Result<(), LoadE
                                     owner,
                                     s.nocase,
                                     s.fullword.then_some(word),
+                                    matches!(sig.target, 0 | 7),
                                 )
                                 .map_err(|e| malformed(e.to_string()))?;
                         }

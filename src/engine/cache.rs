@@ -14,7 +14,7 @@ use super::compile::AnchorExpr;
 /// File magic.
 pub const MAGIC: &[u8; 8] = b"RSCANHS\0";
 /// Bumped whenever the anchor choice or the layout changes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Where compiled databases are kept.
 pub trait CompiledCache {
@@ -49,13 +49,14 @@ pub enum CacheError {
     Hyperscan(String),
 }
 
-/// The key for a set of anchors.
-pub fn key(exprs: &[AnchorExpr]) -> [u8; 32] {
+/// The key for a set of anchors, each with its Hyperscan pattern id.
+pub fn key(exprs: &[(usize, &AnchorExpr)]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(MAGIC);
     h.update(FORMAT_VERSION.to_le_bytes());
     h.update(hyperscan::version_str().to_bytes());
-    for e in exprs {
+    for (id, e) in exprs {
+        h.update((*id as u64).to_le_bytes());
         h.update((e.expr.len() as u64).to_le_bytes());
         h.update(e.expr.as_bytes());
         h.update([e.caseless as u8]);
@@ -111,18 +112,26 @@ mod tests {
 
     #[test]
     fn round_trip_and_typed_errors() {
-        let exprs = vec![AnchorExpr {
+        let e = AnchorExpr {
             expr: "\\x41\\x42".into(),
             caseless: false,
-        }];
-        let k = key(&exprs);
+        };
+        let k = key(&[(0, &e)]);
         let enc = encode(&k, b"payload");
         assert_eq!(decode(&enc, &k), Ok(&b"payload"[..]));
-        let other = key(&[AnchorExpr {
-            expr: "\\x41\\x42".into(),
+        let caseless = AnchorExpr {
             caseless: true,
-        }]);
-        assert_eq!(decode(&enc, &other), Err(CacheError::KeyMismatch));
+            ..e.clone()
+        };
+        assert_eq!(
+            decode(&enc, &key(&[(0, &caseless)])),
+            Err(CacheError::KeyMismatch)
+        );
+        assert_eq!(
+            decode(&enc, &key(&[(1, &e)])),
+            Err(CacheError::KeyMismatch),
+            "ids count"
+        );
         let mut old = enc.clone();
         old[8] = 0;
         assert_eq!(

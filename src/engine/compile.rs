@@ -67,6 +67,9 @@ pub struct AnchorExpr {
 pub struct AnchorTable {
     /// Distinct anchors; the Hyperscan pattern id is the index.
     pub exprs: Vec<AnchorExpr>,
+    /// For anchor `i`, whether it can occur in normalized text and serves a signature
+    /// that applies there (target 0 or 7): only these go into the text database.
+    pub text: Vec<bool>,
     /// For anchor `i`, `uses[starts[i]..starts[i + 1]]` are indexes into `prepared`.
     pub starts: Vec<u32>,
     /// Flattened use lists.
@@ -80,6 +83,7 @@ pub struct AnchorTable {
 pub struct AnchorBuilder {
     index: HashMap<AnchorExpr, u32>,
     exprs: Vec<AnchorExpr>,
+    text: Vec<bool>,
     per_anchor: Vec<Vec<u32>>,
     prepared: Vec<Prepared>,
 }
@@ -88,6 +92,8 @@ impl AnchorBuilder {
     /// Adds a body. `nocase` makes ASCII letters match either case; `fullword` names the
     /// class the bytes around the match must belong to (`::f`: non-alphanumeric, or for a
     /// wide body a non-alphanumeric wide character), the object's ends always qualify.
+    /// `text`: the signature applies to normalized text too (target 0 or 7).
+    #[allow(clippy::too_many_arguments)]
     pub fn add(
         &mut self,
         elems: &[Elem],
@@ -95,9 +101,11 @@ impl AnchorBuilder {
         owner: Owner,
         nocase: bool,
         fullword: Option<Class>,
+        text: bool,
     ) -> Result<(), String> {
         let (start, end, literal) =
             choose_anchor(elems).ok_or("body has no fixed bytes to anchor on")?;
+        let text = text && can_occur_in_normalized_text(&elems[start..end], nocase);
         let expr = if literal {
             let mut s = String::new();
             for e in &elems[start..end] {
@@ -131,9 +139,11 @@ impl AnchorBuilder {
         };
         let id = *self.index.entry(key.clone()).or_insert_with(|| {
             self.exprs.push(key);
+            self.text.push(false);
             self.per_anchor.push(Vec::new());
             (self.exprs.len() - 1) as u32
         });
+        self.text[id as usize] |= text;
         self.per_anchor[id as usize].push(self.prepared.len() as u32);
         self.prepared.push(Prepared {
             prefix_rev: reversed(&pack_bytes(&prefix)),
@@ -156,6 +166,7 @@ impl AnchorBuilder {
         starts.push(uses.len() as u32);
         AnchorTable {
             exprs: self.exprs,
+            text: self.text,
             starts,
             uses,
             prepared: self.prepared,
@@ -286,6 +297,30 @@ pub fn pack_bytes(seq: &[Elem]) -> Vec<Elem> {
     flush(&mut run, &mut out);
     out.shrink_to_fit();
     out
+}
+
+/// Whether an anchor can occur in ClamAV's normalized text, which holds only a space
+/// (never two in a row), `!`..`~` without capitals, and DEL (see
+/// `formats/text.rs`). Signatures whose anchor cannot are not scanned against
+/// normalized text at all, and when none can, text is not normalized: a random-byte
+/// signature set costs nothing extra on text. Elements other than exact bytes are
+/// assumed to fit (a conservative answer only costs a scan).
+fn can_occur_in_normalized_text(anchor: &[Elem], nocase: bool) -> bool {
+    let mut previous_space = false;
+    for e in anchor {
+        let Some(b) = e.exact_byte() else {
+            previous_space = false;
+            continue;
+        };
+        let b = if nocase { b.to_ascii_lowercase() } else { b };
+        let fits =
+            b == b' ' && !previous_space || (0x21..=0x7f).contains(&b) && !b.is_ascii_uppercase();
+        if !fits {
+            return false;
+        }
+        previous_space = b == b' ';
+    }
+    true
 }
 
 /// An exact ASCII letter becomes the set of both cases.
@@ -426,16 +461,58 @@ mod tests {
     fn shares_identical_anchors() {
         let mut b = AnchorBuilder::default();
         let body = Body::parse("41424344").unwrap();
-        b.add(&body.elems, Offset::Any, Owner::Content(0), false, None)
-            .unwrap();
-        b.add(&body.elems, Offset::Any, Owner::Content(1), false, None)
-            .unwrap();
-        b.add(&body.elems, Offset::Any, Owner::Content(2), true, None)
-            .unwrap();
+        b.add(
+            &body.elems,
+            Offset::Any,
+            Owner::Content(0),
+            false,
+            None,
+            true,
+        )
+        .unwrap();
+        b.add(
+            &body.elems,
+            Offset::Any,
+            Owner::Content(1),
+            false,
+            None,
+            true,
+        )
+        .unwrap();
+        b.add(
+            &body.elems,
+            Offset::Any,
+            Owner::Content(2),
+            true,
+            None,
+            true,
+        )
+        .unwrap();
         let t = b.finish();
         assert_eq!(t.exprs.len(), 2);
         assert_eq!(t.uses_of(0), &[0, 1]);
         assert_eq!(t.uses_of(1), &[2]);
+    }
+
+    #[test]
+    fn text_anchors_are_those_normalized_text_can_hold() {
+        let mut b = AnchorBuilder::default();
+        for (body, nocase, applies) in [
+            ("68656c6c6f20776f726c64", false, true), // "hello world"
+            ("48656c6c6f", false, true),             // "Hello": capital
+            ("48656c6c6f", true, true),              // ... but ::i
+            ("6162632020646566", false, true),       // two spaces in a row
+            ("00010203", false, true),               // binary
+            ("6162636465", false, false),            // target 1
+        ] {
+            let e = Body::parse(body).unwrap().elems;
+            b.add(&e, Offset::Any, Owner::Content(0), nocase, None, applies)
+                .unwrap();
+        }
+        assert_eq!(
+            b.finish().text,
+            vec![true, false, true, false, false, false]
+        );
     }
 
     #[test]
@@ -445,7 +522,14 @@ mod tests {
             elems: vec![Elem::Gap { min: 0, max: None }],
         };
         assert!(b
-            .add(&body.elems, Offset::Any, Owner::Content(0), false, None)
+            .add(
+                &body.elems,
+                Offset::Any,
+                Owner::Content(0),
+                false,
+                None,
+                true
+            )
             .is_err());
     }
 }

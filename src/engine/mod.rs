@@ -64,6 +64,9 @@ pub struct Engine {
     ldbs_true_at_zero: Vec<u32>,
     anchors: compile::AnchorTable,
     hs: Option<BlockDatabase>,
+    /// The anchors that can occur in normalized text (same pattern ids as `hs`); `None`
+    /// when there are none, and then text is not normalized at all.
+    text_hs: Option<BlockDatabase>,
     version: DbVersion,
     signatures: usize,
     id: u64,

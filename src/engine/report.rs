@@ -73,6 +73,9 @@ pub struct LoadReport {
     pub anchors: usize,
     /// Of those, regex windows.
     pub regex_anchors: usize,
+    /// Of those, the ones in the normalized-text database (anchors that can occur in
+    /// normalized text, of target 0 or 7 signatures).
+    pub text_anchors: usize,
     /// Time to parse the text.
     #[serde(serialize_with = "secs")]
     pub parse_time: Duration,
@@ -126,8 +129,8 @@ impl fmt::Display for LoadReport {
         }
         writeln!(
             f,
-            "Anchors: {} ({} regex windows)",
-            self.anchors, self.regex_anchors
+            "Anchors: {} ({} regex windows, {} for normalized text)",
+            self.anchors, self.regex_anchors, self.text_anchors
         )?;
         writeln!(f, "Parse time: {:.3} s", self.parse_time.as_secs_f64())?;
         writeln!(

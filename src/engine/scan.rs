@@ -112,7 +112,8 @@ impl Scanner {
         if self.prepared_for == engine.id {
             return Ok(());
         }
-        if let Some(db) = &engine.hs {
+        // One scratch serves both databases once grown for each.
+        for db in [&engine.hs, &engine.text_hs].into_iter().flatten() {
             match &mut self.scratch {
                 Some(s) => db
                     .realloc_scratch(s)
@@ -131,7 +132,8 @@ impl Scanner {
     }
 
     /// One Hyperscan pass over `data` with verification and logical signatures.
-    /// `file_type` overrides recognition (the normalized-text pass is type 7).
+    /// `file_type` overrides recognition: the normalized-text pass is type 7, and it
+    /// runs the text database.
     fn content_pass(
         &mut self,
         engine: &Engine,
@@ -139,7 +141,12 @@ impl Scanner {
         file_type: Option<u8>,
         all: bool,
     ) -> (Option<&'static str>, u32) {
-        let (Some(db), Some(scratch)) = (&engine.hs, &self.scratch) else {
+        let db = if file_type == Some(TEXT_TARGET) {
+            &engine.text_hs
+        } else {
+            &engine.hs
+        };
+        let (Some(db), Some(scratch)) = (db, &self.scratch) else {
             return (None, 0);
         };
         self.generation = self.generation.wrapping_add(1);
@@ -219,7 +226,7 @@ impl Scanner {
         }
         // Text is also matched in ClamAV's normalized form (lower case, whitespace
         // runs folded), where target-7 signatures apply too (`formats/text.rs`).
-        if (self.hits.is_empty() || opts.all_matches) && engine.hs.is_some() {
+        if (self.hits.is_empty() || opts.all_matches) && engine.text_hs.is_some() {
             let mut normalized = std::mem::take(&mut self.normalized);
             if crate::formats::text::normalize_into(data, &mut normalized) {
                 let (error, spent) =

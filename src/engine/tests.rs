@@ -386,6 +386,7 @@ fn random_bodies_never_panic() {
                 compile::Owner::Content(0),
                 rng.below(2) == 0,
                 None,
+                true,
             )
             .is_err()
         {
