@@ -53,7 +53,10 @@ fn scanning_allocates_nothing_after_warm_up() {
     .unwrap();
     let (engine, _) = b.build(None).unwrap();
     let mut scanner = Scanner::new();
-    let all = ScanOptions { all_matches: true };
+    let all = ScanOptions {
+        all_matches: true,
+        ..ScanOptions::default()
+    };
     // Warm-up: scratch and counters grow here.
     assert_eq!(scanner.scan(&engine, &data, all).detections().count(), 3);
 

@@ -236,7 +236,7 @@ pub fn throughput_tables(t: &Throughput) -> Table {
     ));
     if t.rows.iter().any(|r| r.name == "ringscan-content") {
         tab.notes.push(
-            "ringscan-content: an engine on the .ndb/.ldb files only, the same patterns as the raw rows (ringscan also hashes every file whose size some hash signature has)".into(),
+            "ringscan-content: an engine on the .ndb/.ldb files only, the same patterns as the raw rows, raw bytes only (ScanOptions::normalize_text off); the ringscan row also hashes every file whose size some hash signature has, and matches ClamAV's normalized form of text-like objects in a second pass".into(),
         );
     }
     let ratio = |r: Option<f64>| r.map_or("n/a".to_string(), |r| format!("{r:.3}"));

@@ -94,6 +94,7 @@ pub fn run(args: ScanArgs) -> u8 {
     let engine = Arc::new(engine);
     let opts = ScanOptions {
         all_matches: args.all_match,
+        ..ScanOptions::default()
     };
     let mut totals = Totals::default();
     let mut out = io::BufWriter::new(io::stdout().lock());

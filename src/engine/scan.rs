@@ -17,11 +17,24 @@ use super::Engine;
 use crate::formats;
 
 /// Options of one scan.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct ScanOptions {
     /// Keep matching after the first detection (clamd's ALLMATCHSCAN, clamscan's
     /// `--allmatch`).
     pub all_matches: bool,
+    /// Also match text objects in ClamAV's normalized form (default, as clamscan
+    /// does). It costs a second pass over text-like objects, which ClamAV's text
+    /// detection makes of most binary data too; off, only the raw bytes are matched.
+    pub normalize_text: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            all_matches: false,
+            normalize_text: true,
+        }
+    }
 }
 
 /// The outcome of a scan.
@@ -226,7 +239,10 @@ impl Scanner {
         }
         // Text is also matched in ClamAV's normalized form (lower case, whitespace
         // runs folded), where target-7 signatures apply too (`formats/text.rs`).
-        if (self.hits.is_empty() || opts.all_matches) && engine.text_hs.is_some() {
+        if (self.hits.is_empty() || opts.all_matches)
+            && opts.normalize_text
+            && engine.text_hs.is_some()
+        {
             let mut normalized = std::mem::take(&mut self.normalized);
             if crate::formats::text::normalize_into(data, &mut normalized) {
                 let (error, spent) =

@@ -19,7 +19,14 @@ fn engine(files: &[(&str, &str)]) -> Engine {
 fn detections(files: &[(&str, &str)], data: &[u8]) -> Vec<String> {
     let e = engine(files);
     let mut s = Scanner::new();
-    let r = s.scan(&e, data, ScanOptions { all_matches: true });
+    let r = s.scan(
+        &e,
+        data,
+        ScanOptions {
+            all_matches: true,
+            ..ScanOptions::default()
+        },
+    );
     r.detections().map(str::to_string).collect()
 }
 

@@ -283,15 +283,47 @@ fn normalize_append(input: &[u8], out: &mut Vec<u8>, space: &mut bool) {
     let buf = &mut out[start..];
     let mut n = 0;
     let mut sp = *space;
-    for &b in input {
-        let c = NORMALIZED[b as usize];
-        let is_space = c == b' ';
-        buf[n] = c;
-        n += usize::from(c != 0 && !(is_space && sp));
-        sp = if c == 0 { sp } else { is_space };
+    // Every byte is written at `n`, which only advances past a kept one, so
+    // `n <= i < buf.len()`; `n.min(i)` says so and lets the compiler drop the bounds
+    // check. Blocks of 8 bytes without whitespace (most of them) take a path whose
+    // only loop-carried state is `n`; the whitespace-run state is the slow path.
+    let mut i = 0;
+    while i + 8 <= input.len() {
+        let block = &input[i..i + 8];
+        let spaces = block
+            .iter()
+            .fold(false, |acc, &b| acc | (NORMALIZED[b as usize] == b' '));
+        if spaces {
+            for &b in block {
+                normalize_byte(NORMALIZED[b as usize], buf, &mut n, i, &mut sp);
+                i += 1;
+            }
+            continue;
+        }
+        let before = n;
+        for &b in block {
+            let c = NORMALIZED[b as usize];
+            buf[n.min(i)] = c;
+            n += usize::from(c != 0);
+            i += 1;
+        }
+        sp &= n == before;
+    }
+    for &b in &input[i..] {
+        normalize_byte(NORMALIZED[b as usize], buf, &mut n, i, &mut sp);
+        i += 1;
     }
     out.truncate(start + n);
     *space = sp;
+}
+
+/// One byte of the general case: drops, writes, or folds into a whitespace run.
+#[inline(always)]
+fn normalize_byte(c: u8, buf: &mut [u8], n: &mut usize, i: usize, sp: &mut bool) {
+    let is_space = c == b' ';
+    buf[(*n).min(i)] = c;
+    *n += usize::from(c != 0 && !(is_space && *sp));
+    *sp = if c == 0 { *sp } else { is_space };
 }
 
 /// `textdet.c` byte classes: never in text, plain ASCII text, or high (ISO-8859 and
