@@ -391,203 +391,203 @@ fn lines(src: &Source) -> impl Iterator<Item = (usize, Result<&str, String>)> {
         })
 }
 
+/// What one line did not do: either the line is malformed (the load fails) or the
+/// signature is left out with a reason (the load goes on, unless strict).
+enum LineError {
+    Malformed(String),
+    Skip { name: String, reason: String },
+}
+
+impl From<String> for LineError {
+    fn from(reason: String) -> Self {
+        LineError::Malformed(reason)
+    }
+}
+
+fn skip(name: &str, reason: impl Into<String>) -> LineError {
+    LineError::Skip {
+        name: name.into(),
+        reason: reason.into(),
+    }
+}
+
 fn load_source(st: &mut Loading, src: &Source, strict: bool) -> Result<(), LoadError> {
     let kind = kind_of(src.name.rsplit(':').next().unwrap_or(&src.name));
     let suffix = if src.official { "" } else { ".UNOFFICIAL" };
     for (line_no, line) in lines(src) {
-        let malformed = |reason: String| LoadError::Malformed {
-            file: src.name.clone(),
-            line: line_no,
-            reason,
-        };
-        let line = line.map_err(malformed)?;
-        let at = At {
-            file: &src.name,
-            line: line_no,
-            strict,
-        };
-        match kind {
-            Kind::Ignore => {
-                let (name, md5) = match line.split_once(':') {
-                    // `.ign` (old form) is `file:line:name`; `.ign2` is `name[:md5]`.
-                    Some((a, rest)) if rest.contains(':') => {
-                        (rest.rsplit(':').next().unwrap_or(a), None)
-                    }
-                    Some((a, m)) => (a, Some(m)),
-                    None => (line, None),
-                };
-                let entry = st.ignore.entry(name.trim().to_string()).or_default();
-                if let Some(m) = md5 {
-                    let mut d = [0u8; 16];
-                    if !hash::decode_hex(m.trim(), &mut d) {
-                        return Err(malformed(format!("'{m}' is not an MD5")));
-                    }
-                    entry.push(d);
+        let result = line
+            .map_err(LineError::Malformed)
+            .and_then(|line| match kind {
+                Kind::Ignore => load_ignore(st, line),
+                Kind::Allow => load_allow(st, line),
+                Kind::Hash => load_hash(st, line, suffix),
+                Kind::Content => load_content(st, line, suffix),
+                Kind::Logical => load_logical(st, line, suffix),
+                Kind::Unsupported => {
+                    let name = line.split([':', ';']).next().unwrap_or("");
+                    let ext = src.name.rsplit_once('.').map_or("", |(_, e)| e);
+                    Err(skip(
+                        name,
+                        format!(".{ext} signatures are not supported yet"),
+                    ))
                 }
-                st.report.counts.ignore_entries += 1;
+                Kind::Container | Kind::Unknown => Ok(()),
+            });
+        let (file, line) = (src.name.clone(), line_no);
+        match result {
+            Ok(()) => {}
+            Err(LineError::Malformed(reason)) => {
+                return Err(LoadError::Malformed { file, line, reason })
             }
-            Kind::Allow => match hash::parse_line(line).map_err(malformed)? {
-                Parsed::Sig(sig) => {
-                    st.allow.push(&sig, 0);
-                    st.report.counts.allow += 1;
-                }
-                Parsed::Skip(s) => at.skip(&mut st.report.skipped, &s.name, s.reason)?,
-            },
-            Kind::Hash => match hash::parse_line(line).map_err(malformed)? {
-                Parsed::Sig(sig) => {
-                    if ignored(st, sig.name, line) {
-                        continue;
-                    }
-                    let id = st.names.push(sig.name, suffix);
-                    st.hashes.push(&sig, id.0);
-                    match sig.kind {
-                        hash::HashKind::Md5 => st.report.counts.md5 += 1,
-                        hash::HashKind::Sha1 => st.report.counts.sha1 += 1,
-                        hash::HashKind::Sha256 => st.report.counts.sha256 += 1,
-                    }
-                }
-                Parsed::Skip(s) => at.skip(&mut st.report.skipped, &s.name, s.reason)?,
-            },
-            Kind::Content => match ndb::parse_line(line).map_err(malformed)? {
-                Parsed::Sig(sig) => {
-                    if ignored(st, &sig.name, line) {
-                        continue;
-                    }
-                    if let Err(reason) = target_supported(sig.target) {
-                        at.skip(&mut st.report.skipped, &sig.name, reason)?;
-                        continue;
-                    }
-                    let index = st.contents.len() as u32;
-                    if let Err(reason) = st.anchors.add(
-                        &sig.body.elems,
-                        sig.offset,
-                        Owner::Content(index),
-                        false,
-                        None,
-                        matches!(sig.target, 0 | 7),
-                    ) {
-                        at.skip(&mut st.report.skipped, &sig.name, reason.to_string())?;
-                        continue;
-                    }
-                    let id = st.names.push(&sig.name, suffix);
-                    st.contents.push(ContentInfo {
-                        sig: id,
-                        target: sig.target,
-                    });
-                    st.report.counts.content += 1;
-                }
-                Parsed::Skip(s) => at.skip(&mut st.report.skipped, &s.name, s.reason)?,
-            },
-            Kind::Logical => match ldb::parse_line(line).map_err(malformed)? {
-                Parsed::Sig(sig) => {
-                    if ignored(st, &sig.name, line) {
-                        continue;
-                    }
-                    if let Err(reason) = target_supported(sig.target) {
-                        at.skip(&mut st.report.skipped, &sig.name, reason)?;
-                        continue;
-                    }
-                    let index = st.ldbs.len() as u32;
-                    // All bodies must anchor, or the signature is skipped whole; the
-                    // builder is only touched once every body is known to anchor.
-                    let mut trial = Vec::new();
-                    for (sub, s) in sig.subsigs.iter().enumerate() {
-                        for (body, _) in &s.bodies {
-                            if super::compile::choose_anchor(&body.elems).is_none() {
-                                trial.push(format!(
-                                    "subsignature {sub}: body has no fixed bytes to anchor on"
-                                ));
-                            }
-                        }
-                    }
-                    if let Some(reason) = trial.into_iter().next() {
-                        at.skip(&mut st.report.skipped, &sig.name, reason)?;
-                        continue;
-                    }
-                    for (sub, s) in sig.subsigs.iter().enumerate() {
-                        for (body, wide) in &s.bodies {
-                            let word = if *wide {
-                                Class::WideNonAlnum
-                            } else {
-                                Class::NonAlnum
-                            };
-                            let owner = Owner::Subsig {
-                                ldb: index,
-                                sub: sub as u8,
-                            };
-                            st.anchors
-                                .add(
-                                    &body.elems,
-                                    s.offset,
-                                    owner,
-                                    s.nocase,
-                                    s.fullword.then_some(word),
-                                    matches!(sig.target, 0 | 7),
-                                )
-                                .map_err(|e| malformed(e.to_string()))?;
-                        }
-                    }
-                    let id = st.names.push(&sig.name, suffix);
-                    st.ldbs.push(LdbInfo {
-                        sig: id,
-                        target: sig.target,
-                        file_size: sig.file_size,
-                        expr: sig.expr,
-                        base: st.total_subsigs,
-                        nsub: sig.subsigs.len() as u32,
-                    });
-                    st.total_subsigs += sig.subsigs.len() as u32;
-                    st.report.counts.logical += 1;
-                }
-                Parsed::Skip(s) => at.skip(&mut st.report.skipped, &s.name, s.reason)?,
-            },
-            Kind::Unsupported => {
-                let name = line.split([':', ';']).next().unwrap_or("");
-                let ext = src.name.rsplit_once('.').map_or("", |(_, e)| e);
-                at.skip(
-                    &mut st.report.skipped,
+            Err(LineError::Skip { name, reason }) if strict => {
+                return Err(LoadError::Strict {
+                    file,
+                    line,
                     name,
-                    format!(".{ext} signatures are not supported yet"),
-                )?;
+                    reason,
+                })
             }
-            Kind::Container | Kind::Unknown => {}
+            Err(LineError::Skip { name, reason }) => st.report.skipped.push(SkipRecord {
+                file,
+                line,
+                name,
+                reason,
+            }),
         }
     }
     Ok(())
 }
 
-/// Where a line is, for skip records.
-struct At<'a> {
-    file: &'a str,
-    line: usize,
-    strict: bool,
+/// `.ign2` is `name[:md5-of-the-line]`; the old `.ign` is `file:line:name`.
+fn load_ignore(st: &mut Loading, line: &str) -> Result<(), LineError> {
+    let (name, md5) = match line.split_once(':') {
+        Some((a, rest)) if rest.contains(':') => (rest.rsplit(':').next().unwrap_or(a), None),
+        Some((a, m)) => (a, Some(m)),
+        None => (line, None),
+    };
+    let entry = st.ignore.entry(name.trim().to_string()).or_default();
+    if let Some(m) = md5 {
+        let mut d = [0u8; 16];
+        if !hash::decode_hex(m.trim(), &mut d) {
+            return Err(format!("'{m}' is not an MD5").into());
+        }
+        entry.push(d);
+    }
+    st.report.counts.ignore_entries += 1;
+    Ok(())
 }
 
-impl At<'_> {
-    /// Records a skipped signature, or fails the load under `--strict`.
-    fn skip(
-        &self,
-        skipped: &mut Vec<SkipRecord>,
-        name: &str,
-        reason: String,
-    ) -> Result<(), LoadError> {
-        let (file, line, name) = (self.file.to_string(), self.line, name.to_string());
-        if self.strict {
-            return Err(LoadError::Strict {
-                file,
-                line,
-                name,
-                reason,
-            });
+fn load_allow(st: &mut Loading, line: &str) -> Result<(), LineError> {
+    match hash::parse_line(line)? {
+        Parsed::Sig(sig) => {
+            st.allow.push(&sig, 0);
+            st.report.counts.allow += 1;
+            Ok(())
         }
-        skipped.push(SkipRecord {
-            file,
-            line,
-            name,
-            reason,
-        });
-        Ok(())
+        Parsed::Skip(s) => Err(skip(&s.name, s.reason)),
     }
+}
+
+fn load_hash(st: &mut Loading, line: &str, suffix: &str) -> Result<(), LineError> {
+    let sig = match hash::parse_line(line)? {
+        Parsed::Sig(sig) => sig,
+        Parsed::Skip(s) => return Err(skip(&s.name, s.reason)),
+    };
+    if ignored(st, sig.name, line) {
+        return Ok(());
+    }
+    let id = st.names.push(sig.name, suffix);
+    st.hashes.push(&sig, id.0);
+    match sig.kind {
+        hash::HashKind::Md5 => st.report.counts.md5 += 1,
+        hash::HashKind::Sha1 => st.report.counts.sha1 += 1,
+        hash::HashKind::Sha256 => st.report.counts.sha256 += 1,
+    }
+    Ok(())
+}
+
+fn load_content(st: &mut Loading, line: &str, suffix: &str) -> Result<(), LineError> {
+    let sig = match ndb::parse_line(line)? {
+        Parsed::Sig(sig) => sig,
+        Parsed::Skip(s) => return Err(skip(&s.name, s.reason)),
+    };
+    if ignored(st, &sig.name, line) {
+        return Ok(());
+    }
+    target_supported(sig.target).map_err(|reason| skip(&sig.name, reason))?;
+    let owner = Owner::Content(st.contents.len() as u32);
+    let text = matches!(sig.target, 0 | 7);
+    st.anchors
+        .add(&sig.body.elems, sig.offset, owner, false, None, text)
+        .map_err(|reason| skip(&sig.name, reason))?;
+    let id = st.names.push(&sig.name, suffix);
+    st.contents.push(ContentInfo {
+        sig: id,
+        target: sig.target,
+    });
+    st.report.counts.content += 1;
+    Ok(())
+}
+
+fn load_logical(st: &mut Loading, line: &str, suffix: &str) -> Result<(), LineError> {
+    let sig = match ldb::parse_line(line)? {
+        Parsed::Sig(sig) => sig,
+        Parsed::Skip(s) => return Err(skip(&s.name, s.reason)),
+    };
+    if ignored(st, &sig.name, line) {
+        return Ok(());
+    }
+    target_supported(sig.target).map_err(|reason| skip(&sig.name, reason))?;
+    // All bodies must anchor, or the signature is skipped whole; the anchor builder is
+    // only touched once every body is known to anchor.
+    for (sub, s) in sig.subsigs.iter().enumerate() {
+        if s.bodies
+            .iter()
+            .any(|(body, _)| super::compile::choose_anchor(&body.elems).is_none())
+        {
+            return Err(skip(
+                &sig.name,
+                format!("subsignature {sub}: body has no fixed bytes to anchor on"),
+            ));
+        }
+    }
+    let index = st.ldbs.len() as u32;
+    let text = matches!(sig.target, 0 | 7);
+    for (sub, s) in sig.subsigs.iter().enumerate() {
+        for (body, wide) in &s.bodies {
+            let word = if *wide {
+                Class::WideNonAlnum
+            } else {
+                Class::NonAlnum
+            };
+            let owner = Owner::Subsig {
+                ldb: index,
+                sub: sub as u8,
+            };
+            st.anchors
+                .add(
+                    &body.elems,
+                    s.offset,
+                    owner,
+                    s.nocase,
+                    s.fullword.then_some(word),
+                    text,
+                )
+                .map_err(LineError::Malformed)?;
+        }
+    }
+    let id = st.names.push(&sig.name, suffix);
+    st.ldbs.push(LdbInfo {
+        sig: id,
+        target: sig.target,
+        file_size: sig.file_size,
+        expr: sig.expr,
+        base: st.total_subsigs,
+        nsub: sig.subsigs.len() as u32,
+    });
+    st.total_subsigs += sig.subsigs.len() as u32;
+    st.report.counts.logical += 1;
+    Ok(())
 }
 
 /// Whether an ignore list names this signature (and, for `name:md5` entries, this line).
