@@ -461,33 +461,11 @@ mod tests {
     fn shares_identical_anchors() {
         let mut b = AnchorBuilder::default();
         let body = Body::parse("41424344").unwrap();
-        b.add(
-            &body.elems,
-            Offset::Any,
-            Owner::Content(0),
-            false,
-            None,
-            true,
-        )
-        .unwrap();
-        b.add(
-            &body.elems,
-            Offset::Any,
-            Owner::Content(1),
-            false,
-            None,
-            true,
-        )
-        .unwrap();
-        b.add(
-            &body.elems,
-            Offset::Any,
-            Owner::Content(2),
-            true,
-            None,
-            true,
-        )
-        .unwrap();
+        for (owner, nocase) in [(0, false), (1, false), (2, true)] {
+            let owner = Owner::Content(owner);
+            b.add(&body.elems, Offset::Any, owner, nocase, None, true)
+                .unwrap();
+        }
         let t = b.finish();
         assert_eq!(t.exprs.len(), 2);
         assert_eq!(t.uses_of(0), &[0, 1]);
