@@ -333,7 +333,7 @@ fn compiled_database_cache_is_reused_and_survives_damage() {
     let db = write(
         dir.path(),
         "t.ndb",
-        b"A:0:*:6361636865\nB:0:*:41??42*434445\n",
+        b"A:0:*:6361636865\nB:0:*:4142??43*444546\n",
     );
     let info = |args: &[&str]| -> serde_json::Value {
         let mut all = vec![

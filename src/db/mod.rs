@@ -127,6 +127,8 @@ pub struct DiskCache {
 
 /// How many cache entries survive pruning.
 const KEEP_ENTRIES: usize = 4;
+/// Age after which a leftover temp file is removed.
+const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl DiskCache {
     /// A cache in `dir` (created on first write).
@@ -139,12 +141,29 @@ impl DiskCache {
         self.dir.join(format!("{hex}.hsdb"))
     }
 
+    /// Keeps the newest entries, and removes temp files a killed writer left behind
+    /// (older than [`STALE_TEMP`], so a concurrent writer's file survives).
     fn prune(&self) -> io::Result<()> {
-        let mut entries: Vec<(std::time::SystemTime, PathBuf)> = fs::read_dir(&self.dir)?
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().extension().is_some_and(|x| x == "hsdb"))
-            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-            .collect();
+        let now = std::time::SystemTime::now();
+        let mut entries = Vec::new();
+        for e in fs::read_dir(&self.dir)?.filter_map(|e| e.ok()) {
+            let (path, Ok(modified)) = (e.path(), e.metadata().and_then(|m| m.modified())) else {
+                continue;
+            };
+            let ext = path
+                .extension()
+                .map(|x| x.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if ext == "hsdb" {
+                entries.push((modified, path));
+            } else if ext.starts_with("tmp")
+                && now
+                    .duration_since(modified)
+                    .is_ok_and(|age| age > STALE_TEMP)
+            {
+                let _ = fs::remove_file(path);
+            }
+        }
         entries.sort_by_key(|e| std::cmp::Reverse(e.0));
         for (_, p) in entries.into_iter().skip(KEEP_ENTRIES) {
             let _ = fs::remove_file(p);

@@ -350,7 +350,8 @@ impl MatchCtx<'_, '_> {
         if walker.exhausted {
             self.exhausted += 1;
         }
-        found
+        // A walk that ran out of budget proves nothing: no match.
+        found && !walker.exhausted
     }
 
     /// Whether a logical signature's target type and size fit this object.

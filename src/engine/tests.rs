@@ -311,6 +311,38 @@ fn malformed_lines_name_file_and_line() {
 }
 
 #[test]
+fn bodies_clamav_refuses_are_malformed() {
+    for body in [
+        "*41424344",
+        "{10-20}41424344",
+        "41424344*",
+        "41424344{2-4}",
+        "41??",
+        "41(42|43)",
+        "????",
+        "{4}",
+        "4142*43??44",
+    ] {
+        let mut b = DbBuilder::new();
+        b.add_file("t.ndb", format!("T:0:*:{body}").into_bytes(), false)
+            .unwrap();
+        assert!(
+            matches!(b.build(None), Err(LoadError::Malformed { .. })),
+            "{body} must be refused"
+        );
+    }
+    // What ClamAV accepts: a fixed trailing gap, a short one inside a part.
+    ndb_match!("41424344{2}", b"ABCDxx");
+    ndb_match!("4142??43", b"ABxC");
+    let deep = format!("4142{}43{}", "(44|".repeat(20), ")".repeat(20));
+    let mut b = DbBuilder::new();
+    b.add_file("t.ndb", format!("T:0:*:{deep}").into_bytes(), false)
+        .unwrap();
+    let err = b.build(None).err().unwrap().to_string();
+    assert!(err.contains("nested deeper"), "{err}");
+}
+
+#[test]
 fn skips_are_reported_and_strict_fails() {
     let text = b"Ok:0:*:41424344\nPe:1:EP+0:41424344\n".to_vec();
     let mut b = DbBuilder::new();
@@ -331,7 +363,7 @@ fn scanner_follows_a_new_engine() {
     let e1 = engine(&[("a.ndb", &format!("A:0:*:{}", hex("alpha")))]);
     let e2 = engine(&[(
         "b.ndb",
-        &format!("B:0:*:{}\nC:0:*:{}", hex("bravo"), "61(62|63)64{2-8}65"),
+        &format!("B:0:*:{}\nC:0:*:{}", hex("bravo"), "6162??(63|64)65{2-8}66"),
     )]);
     let mut s = Scanner::new();
     assert_eq!(

@@ -176,7 +176,18 @@ impl<'d> Walker<'d> {
                     let max = max.map_or(room, |m| (m as usize).min(room));
                     let rest = &seq[i + 1..];
                     if rest.is_empty() && cont.is_none() {
-                        return done(Self::step(pos, min, dir));
+                        // A trailing gap: every length is an end (offsets may need any).
+                        for k in min..=max {
+                            self.steps += 1;
+                            if self.steps > STEP_BUDGET {
+                                self.exhausted = true;
+                                return false;
+                            }
+                            if done(Self::step(pos, k, dir)) {
+                                return true;
+                            }
+                        }
+                        return false;
                     }
                     // With exact bytes at a fixed distance ahead, jump straight to their
                     // occurrences instead of trying every gap length.
@@ -225,7 +236,8 @@ impl<'d> Walker<'d> {
                         return false;
                     }
                     for alt in alts {
-                        if self.walk(alt, pos, dir, &mut |_| true) {
+                        // Out of budget is not "no alternative matched": give up.
+                        if self.walk(alt, pos, dir, &mut |_| true) || self.exhausted {
                             return false;
                         }
                     }

@@ -250,6 +250,7 @@ impl Body {
         let mut p = Parser {
             s: text.as_bytes(),
             i: 0,
+            depth: 0,
         };
         let mut elems = p.seq(false)?;
         if p.i != p.s.len() {
@@ -292,6 +293,48 @@ impl Body {
         }
     }
 }
+
+/// Gaps of at least this many bytes split a body into parts (ClamAV rewrites shorter
+/// fixed ones as `??` runs, which do not split).
+const SPLITTING_GAP: u32 = 128;
+
+/// ClamAV's structural rules for database bodies (`.ndb` and `.ldb` lines check them;
+/// [`Body::parse`] alone accepts any well-formed syntax), which it enforces by
+/// refusing the database as malformed (checked against clamscan 1.4): a body neither starts nor ends with an
+/// unbounded or variable gap, and each part between splitting gaps holds two
+/// consecutive fixed bytes. The second rule is also what lets every body anchor.
+pub fn check_parts(elems: &[Elem]) -> Result<(), BodyError> {
+    let variable = |e: &Elem| match e {
+        Elem::Gap { min, max } => Some(*min) != *max,
+        _ => false,
+    };
+    if matches!(elems.first(), Some(Elem::Gap { .. })) {
+        return err(0, "a body cannot start with a gap");
+    }
+    if elems.last().is_some_and(variable) {
+        return err(0, "a body cannot end with a variable gap");
+    }
+    let splits = |e: &Elem| match e {
+        Elem::Gap { min, max } => max.is_none_or(|m| m >= SPLITTING_GAP) || *min >= SPLITTING_GAP,
+        _ => false,
+    };
+    for (n, part) in elems.split(splits).enumerate() {
+        let has_pair = part
+            .windows(2)
+            .any(|w| w[0].exact_byte().is_some() && w[1].exact_byte().is_some());
+        if !has_pair {
+            return err(
+                0,
+                format!("part {} has no two consecutive fixed bytes", n + 1),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Deepest nesting of alternatives accepted: ClamAV's own grammar has no nesting; a
+/// bound keeps the recursive parser and matcher far from the stack's end.
+pub const MAX_NESTING: usize = 8;
 
 /// A class that starts or ends the body tests the outside byte.
 fn edges_from_classes(elems: &mut [Elem]) {
@@ -358,6 +401,7 @@ fn consuming_class(class: Class, negated: bool) -> Elem {
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -516,6 +560,19 @@ impl Parser<'_> {
     /// `(B)`, `(L)`, `(W)`, `(aa|bb)`, `!(..)`.
     fn group(&mut self) -> Result<Elem, BodyError> {
         let open = self.i;
+        if self.depth >= MAX_NESTING {
+            return err(
+                open,
+                format!("alternatives nested deeper than {MAX_NESTING}"),
+            );
+        }
+        self.depth += 1;
+        let group = self.group_inner(open);
+        self.depth -= 1;
+        group
+    }
+
+    fn group_inner(&mut self, open: usize) -> Result<Elem, BodyError> {
         let negated = self.peek() == Some(b'!');
         if negated {
             self.i += 1;

@@ -191,6 +191,7 @@ fn parse_subsig(text: &str) -> Result<Result<Subsig, String>, String> {
         }
     }
     let body = Body::parse(hex).map_err(|e| e.to_string())?;
+    super::body::check_parts(&body.elems).map_err(|e| e.reason)?;
     let mut bodies = Vec::new();
     if ascii || !wide {
         bodies.push((body.clone(), false));

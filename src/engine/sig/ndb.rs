@@ -1,5 +1,6 @@
 //! Extended signatures (`.ndb`): `Name:TargetType:Offset:HexSignature[:MinFL[:MaxFL]]`.
 
+use super::body::check_parts;
 use super::offset::Offset;
 use super::{check_name, flevel_out_of_range, Body, Parsed, Skip};
 
@@ -41,6 +42,7 @@ pub fn parse_line(line: &str) -> Result<Parsed<ContentSig>, String> {
         return Err(format!("unknown target type {target}"));
     }
     let body = Body::parse(fields[3].trim()).map_err(|e| format!("body: {e}"))?;
+    check_parts(&body.elems).map_err(|e| format!("body: {}", e.reason))?;
     if let Some(reason) = flevel_out_of_range(fields.get(4).copied(), fields.get(5).copied())? {
         return skip(reason);
     }
