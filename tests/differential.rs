@@ -775,6 +775,22 @@ fn ndb_bodies() {
     g.embedded("ndb_literal_hit", b"NDBLITERAL01", &["Diff.Ndb.Literal"]);
     g.embedded("ndb_literal_other_case", b"NDBLiteral01", &[]);
     g.embedded("ndb_literal_truncated", b"NDBLITERAL0", &[]);
+
+    // A leading fixed gap is `??`s: ClamAV accepts it (variable ones it refuses).
+    g.sig(
+        ndb,
+        format!("Diff.Ndb.LeadFixed:0:0:{{4}}{}", hex(b"NDBLEADGAP")),
+    );
+    g.case(
+        "ndb_lead_fixed_gap_hit",
+        b"....NDBLEADGAP and more".to_vec(),
+        &["Diff.Ndb.LeadFixed"],
+    );
+    g.case(
+        "ndb_lead_fixed_gap_short",
+        b"...NDBLEADGAP and more".to_vec(),
+        &[],
+    );
     g.case(
         "ndb_literal_at_start",
         cat(&[b"NDBLITERAL01", &noise(64, 1)]),

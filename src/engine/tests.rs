@@ -333,6 +333,9 @@ fn bodies_clamav_refuses_are_malformed() {
     }
     // What ClamAV accepts: a fixed trailing gap, a short one inside a part.
     ndb_match!("41424344{2}", b"ABCDxx");
+    ndb_match!("{2}41424344", b"xxABCD");
+    ndb_clean!("{2}41424344", b"xABCD");
+    ndb_match!("0", "??41424344", b"xABCD");
     ndb_match!("4142??43", b"ABxC");
     let deep = format!("4142{}43{}", "(44|".repeat(20), ")".repeat(20));
     let mut b = DbBuilder::new();

@@ -308,8 +308,8 @@ pub fn check_parts(elems: &[Elem]) -> Result<(), BodyError> {
         Elem::Gap { min, max } => Some(*min) != *max,
         _ => false,
     };
-    if matches!(elems.first(), Some(Elem::Gap { .. })) {
-        return err(0, "a body cannot start with a gap");
+    if elems.first().is_some_and(variable) {
+        return err(0, "a body cannot start with a variable gap");
     }
     if elems.last().is_some_and(variable) {
         return err(0, "a body cannot end with a variable gap");
