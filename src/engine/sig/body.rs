@@ -352,21 +352,17 @@ fn edges_from_classes(elems: &mut [Elem]) {
         }
         None
     }
-    let n = elems.len();
+    let last = elems.len() - 1;
     for (i, e) in elems.iter_mut().enumerate() {
-        let side = if i == 0 {
-            Side::Before
-        } else if i + 1 == n {
+        let side = if i == last && i != 0 {
             Side::After
         } else {
             Side::Before
         };
-        if let Some(edge) = as_edge(e, side) {
-            if i == 0 || i + 1 == n {
-                *e = edge;
-            } else if let Elem::Edge { class, negated, .. } = edge {
-                *e = consuming_class(class, negated);
-            }
+        match as_edge(e, side) {
+            Some(edge) if i == 0 || i == last => *e = edge,
+            Some(Elem::Edge { class, negated, .. }) => *e = consuming_class(class, negated),
+            _ => {}
         }
     }
 }
