@@ -1182,7 +1182,24 @@ fn ndb_bodies() {
         ndb,
         format!("Diff.Ndb.FlevelOld:0:*:{}:51:60", hex(b"NDBFLEVEL1")),
     );
-    g.embedded("ndb_flevel", b"NDBFLEVEL1", &["Diff.Ndb.FlevelOk"]);
+    // The boundary: ClamAV 1.4.6 is at level 216.
+    g.sig(
+        ndb,
+        format!("Diff.Ndb.FlevelEdge:0:*:{}:216", hex(b"NDBFLEVEL1")),
+    );
+    g.sig(
+        ndb,
+        format!("Diff.Ndb.FlevelPast:0:*:{}:217", hex(b"NDBFLEVEL1")),
+    );
+    g.sig(
+        ndb,
+        format!("Diff.Ndb.FlevelMax:0:*:{}:51:216", hex(b"NDBFLEVEL1")),
+    );
+    g.embedded(
+        "ndb_flevel",
+        b"NDBFLEVEL1",
+        &["Diff.Ndb.FlevelOk", "Diff.Ndb.FlevelEdge", "Diff.Ndb.FlevelMax"],
+    );
 
     // ?? and negated alternatives at the edges need a byte there.
     g.sig(

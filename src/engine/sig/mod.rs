@@ -17,8 +17,8 @@ pub use ndb::ContentSig;
 pub use offset::Offset;
 
 /// The functionality level this engine answers to in `Engine:` ranges and the
-/// min/max flevel fields. 212 is ClamAV 1.4's level (`cl_retflevel`).
-pub const ENGINE_FLEVEL: u32 = 212;
+/// min/max flevel fields: ClamAV 1.4.6's (clamscan accepts a minimum of 216, not 217).
+pub const ENGINE_FLEVEL: u32 = 216;
 
 /// A line that is well-formed but uses something this engine does not support.
 #[derive(Clone, Debug, PartialEq, Eq)]
