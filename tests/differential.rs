@@ -1198,7 +1198,11 @@ fn ndb_bodies() {
     g.embedded(
         "ndb_flevel",
         b"NDBFLEVEL1",
-        &["Diff.Ndb.FlevelOk", "Diff.Ndb.FlevelEdge", "Diff.Ndb.FlevelMax"],
+        &[
+            "Diff.Ndb.FlevelOk",
+            "Diff.Ndb.FlevelEdge",
+            "Diff.Ndb.FlevelMax",
+        ],
     );
 
     // ?? and negated alternatives at the edges need a byte there.
