@@ -404,6 +404,24 @@ impl From<String> for LineError {
     }
 }
 
+/// The signature of a parsed line, or its skip as a line error.
+fn usable<T>(parsed: Parsed<T>) -> Result<T, LineError> {
+    match parsed {
+        Parsed::Sig(sig) => Ok(sig),
+        Parsed::Skip(s) => Err(skip(&s.name, s.reason)),
+    }
+}
+
+/// Whether a content or logical signature goes in: `Ok(false)` when an ignore list
+/// names it, a skip when its target type is not supported.
+fn admitted(st: &mut Loading, name: &str, target: u8, line: &str) -> Result<bool, LineError> {
+    if ignored(st, name, line) {
+        return Ok(false);
+    }
+    target_supported(target).map_err(|reason| skip(name, reason))?;
+    Ok(true)
+}
+
 fn skip(name: &str, reason: impl Into<String>) -> LineError {
     LineError::Skip {
         name: name.into(),
@@ -478,21 +496,14 @@ fn load_ignore(st: &mut Loading, line: &str) -> Result<(), LineError> {
 }
 
 fn load_allow(st: &mut Loading, line: &str) -> Result<(), LineError> {
-    match hash::parse_line(line)? {
-        Parsed::Sig(sig) => {
-            st.allow.push(&sig, 0);
-            st.report.counts.allow += 1;
-            Ok(())
-        }
-        Parsed::Skip(s) => Err(skip(&s.name, s.reason)),
-    }
+    let sig = usable(hash::parse_line(line)?)?;
+    st.allow.push(&sig, 0);
+    st.report.counts.allow += 1;
+    Ok(())
 }
 
 fn load_hash(st: &mut Loading, line: &str, suffix: &str) -> Result<(), LineError> {
-    let sig = match hash::parse_line(line)? {
-        Parsed::Sig(sig) => sig,
-        Parsed::Skip(s) => return Err(skip(&s.name, s.reason)),
-    };
+    let sig = usable(hash::parse_line(line)?)?;
     if ignored(st, sig.name, line) {
         return Ok(());
     }
@@ -507,14 +518,10 @@ fn load_hash(st: &mut Loading, line: &str, suffix: &str) -> Result<(), LineError
 }
 
 fn load_content(st: &mut Loading, line: &str, suffix: &str) -> Result<(), LineError> {
-    let sig = match ndb::parse_line(line)? {
-        Parsed::Sig(sig) => sig,
-        Parsed::Skip(s) => return Err(skip(&s.name, s.reason)),
-    };
-    if ignored(st, &sig.name, line) {
+    let sig = usable(ndb::parse_line(line)?)?;
+    if !admitted(st, &sig.name, sig.target, line)? {
         return Ok(());
     }
-    target_supported(sig.target).map_err(|reason| skip(&sig.name, reason))?;
     let owner = Owner::Content(st.contents.len() as u32);
     let text = matches!(sig.target, 0 | 7);
     st.anchors
@@ -530,14 +537,10 @@ fn load_content(st: &mut Loading, line: &str, suffix: &str) -> Result<(), LineEr
 }
 
 fn load_logical(st: &mut Loading, line: &str, suffix: &str) -> Result<(), LineError> {
-    let sig = match ldb::parse_line(line)? {
-        Parsed::Sig(sig) => sig,
-        Parsed::Skip(s) => return Err(skip(&s.name, s.reason)),
-    };
-    if ignored(st, &sig.name, line) {
+    let sig = usable(ldb::parse_line(line)?)?;
+    if !admitted(st, &sig.name, sig.target, line)? {
         return Ok(());
     }
-    target_supported(sig.target).map_err(|reason| skip(&sig.name, reason))?;
     // All bodies must anchor, or the signature is skipped whole; the anchor builder is
     // only touched once every body is known to anchor.
     for (sub, s) in sig.subsigs.iter().enumerate() {

@@ -869,60 +869,22 @@ fn ftype_events(hay: &[u8], eof: bool, ev: &mut Vec<(usize, Ft)>) {
             ev.push((j + 6, Ft::XmlHwp));
         }
     }
-    // Mail and MHTML: uppercase letters match either case.
-    two_part(
-        hay,
-        b"\nFrom: ",
-        (0, 1024),
-        (0, 1024),
-        MV,
-        true,
-        Ft::Mail,
-        ev,
-    );
-    two_part(
-        hay,
-        b"\nFrom: ",
-        (0, 1024),
-        (0, 2048),
-        CT,
-        true,
-        Ft::Mail,
-        ev,
-    );
-    two_part(hay, MV, (0, 1024), (0, 2048), CT, true, Ft::Mail, ev);
-    two_part(
-        hay,
-        b"\nMessage-Id: ",
-        (0, 1024),
-        (0, 1024),
-        CT,
-        true,
-        Ft::Mail,
-        ev,
-    );
-    two_part(
-        hay,
-        b"\nReceived: ",
-        (0, 2048),
-        (0, 2048),
-        CT,
-        true,
-        Ft::Mail,
-        ev,
-    );
-    two_part(
-        hay,
-        b"Delivered-To:",
-        (0, 1024),
-        (0, 256),
-        b"Received:",
-        false,
-        Ft::Mail,
-        ev,
-    );
-    two_part(hay, &MV[1..], (0, 0), (0, 1024), CT, true, Ft::Mhtml, ev);
-    two_part(hay, MV, (0, ANY), (0, 1024), CT, true, Ft::Mhtml, ev);
+    // Mail and MHTML: `first{gap}second` with `first` starting in `starts`;
+    // `fold`: uppercase letters match either case.
+    #[rustfmt::skip]
+    let two_parts: [(&[u8], (usize, usize), (usize, usize), &[u8], bool, Ft); 8] = [
+        (b"\nFrom: ",       (0, 1024), (0, 1024), MV,           true,  Ft::Mail),
+        (b"\nFrom: ",       (0, 1024), (0, 2048), CT,           true,  Ft::Mail),
+        (MV,                (0, 1024), (0, 2048), CT,           true,  Ft::Mail),
+        (b"\nMessage-Id: ", (0, 1024), (0, 1024), CT,           true,  Ft::Mail),
+        (b"\nReceived: ",   (0, 2048), (0, 2048), CT,           true,  Ft::Mail),
+        (b"Delivered-To:",  (0, 1024), (0, 256),  b"Received:", false, Ft::Mail),
+        (&MV[1..],          (0, 0),    (0, 1024), CT,           true,  Ft::Mhtml),
+        (MV,                (0, ANY),  (0, 1024), CT,           true,  Ft::Mhtml),
+    ];
+    for (first, starts, gap, second, fold, t) in two_parts {
+        two_part(hay, first, starts, gap, second, fold, t, ev);
+    }
 }
 
 /// The HTML file-type signatures: a tag from a fixed list (in the listed spellings
