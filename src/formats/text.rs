@@ -727,6 +727,9 @@ fn find_exact(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .map(|i| i + from)
 }
 
+/// `(first, starts, gap, second, fold, type)`, the arguments of [`two_part`].
+type TwoPart<'a> = (&'a [u8], (usize, usize), (usize, usize), &'a [u8], bool, Ft);
+
 /// A two-part signature `first{gap_min-gap_max}second` whose first part starts in
 /// `starts`; pushes a hit where each second part completes.
 #[allow(clippy::too_many_arguments)]
@@ -872,7 +875,7 @@ fn ftype_events(hay: &[u8], eof: bool, ev: &mut Vec<(usize, Ft)>) {
     // Mail and MHTML: `first{gap}second` with `first` starting in `starts`;
     // `fold`: uppercase letters match either case.
     #[rustfmt::skip]
-    let two_parts: [(&[u8], (usize, usize), (usize, usize), &[u8], bool, Ft); 8] = [
+    let two_parts: [TwoPart; 8] = [
         (b"\nFrom: ",       (0, 1024), (0, 1024), MV,           true,  Ft::Mail),
         (b"\nFrom: ",       (0, 1024), (0, 2048), CT,           true,  Ft::Mail),
         (MV,                (0, 1024), (0, 2048), CT,           true,  Ft::Mail),
