@@ -379,3 +379,28 @@ fn compiled_database_cache_is_reused_and_survives_damage() {
     let db2 = write(dir.path(), "u.ndb", b"C:0:*:6f74686572\n");
     assert_eq!(info(&[&db2])["from_cache"], false);
 }
+
+#[test]
+fn a_reader_that_goes_away_is_not_an_error() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("many");
+    for i in 0..3000 {
+        write(&root, &format!("f{i:04}"), format!("file {i}").as_bytes());
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringscan"))
+        .args(["scan", "-r", root.to_str().unwrap()])
+        .env("RINGSCAN_CACHE_DIR", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.ends_with(": OK\n"), "{first}");
+    // The reader (say `head -1`) is gone: ringscan stops quietly with success.
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
