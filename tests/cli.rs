@@ -396,7 +396,9 @@ fn a_reader_that_goes_away_is_not_an_error() {
         .spawn()
         .unwrap();
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
     assert!(first.ends_with(": OK\n"), "{first}");
     // The reader (say `head -1`) is gone: ringscan stops quietly with success.
     let o = child.wait_with_output().unwrap();
