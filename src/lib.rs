@@ -23,3 +23,4 @@ pub mod db;
 pub mod engine;
 pub mod formats;
 pub mod proto;
+pub mod server;

@@ -4,6 +4,7 @@
 
 mod db_info;
 mod scan;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +25,8 @@ pub struct Cli {
 enum Command {
     /// Scan files, directories or standard input (`-`); output like clamscan.
     Scan(scan::ScanArgs),
+    /// Run the scan server (clamd protocol on a UNIX socket and TCP).
+    Serve(serve::ServeArgs),
     /// Signature database tools.
     Db {
         #[command(subcommand)]
@@ -74,6 +77,25 @@ impl DbArgs {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let code = match cli.command {
+        // The server sets up its own logging, from its configuration.
+        Command::Serve(args) => serve::run(args),
+        Command::Scan(args) => {
+            init_logging();
+            scan::run(args)
+        }
+        Command::Db {
+            command: DbCommand::Info(args),
+        } => {
+            init_logging();
+            db_info::run(args)
+        }
+    };
+    ExitCode::from(code)
+}
+
+/// Warnings and errors to stderr; `RINGSCAN_LOG` overrides the filter.
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -81,13 +103,6 @@ pub fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn".into()),
         )
         .init();
-    let code = match cli.command {
-        Command::Scan(args) => scan::run(args),
-        Command::Db {
-            command: DbCommand::Info(args),
-        } => db_info::run(args),
-    };
-    ExitCode::from(code)
 }
 
 /// Whether an I/O error means the reader went away (`ringscan scan | head`).

@@ -1,0 +1,317 @@
+//! One core: the state a pinned executor owns, and the little that all cores share.
+//!
+//! [`Core`] lives in an `Rc` on its executor and is never touched by another thread:
+//! the database handle, the Hyperscan scratch (inside [`Scanner`]), the counters and
+//! histogram. Scans borrow it synchronously, so nothing on the scan path takes a lock
+//! or writes a cache line another core reads.
+//!
+//! [`Shared`] is the process-wide part, in an `Arc`: configuration, open-connection
+//! gauges (written when a connection opens or closes, read by the UNIX-socket
+//! dispatcher to balance), the shutdown flag and the reload status behind a mutex that
+//! only reloads and STATS take.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use crossbeam_utils::CachePadded;
+use glommio::channels::channel_mesh::Senders;
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+use glommio::sync::Semaphore;
+
+use super::config::Config;
+use super::database::Database;
+use super::mesh::CoreMsg;
+use super::stats::CoreStats;
+use crate::db::LoadOptions;
+use crate::engine::{ScanOptions, ScanReport, Scanner, Verdict};
+
+/// What happened to the last reload, for STATS.
+#[derive(Clone, Debug)]
+pub enum ReloadOutcome {
+    /// Published.
+    Loaded {
+        /// When.
+        at: SystemTime,
+        /// Generation published.
+        generation: u64,
+    },
+    /// Failed; the previous database kept serving.
+    Failed {
+        /// When.
+        at: SystemTime,
+        /// Why.
+        error: String,
+    },
+}
+
+/// Database and reload state shown by STATS and VERSION.
+#[derive(Clone, Debug, Default)]
+pub struct ServerStatus {
+    /// A reload is compiling now.
+    pub reloading: bool,
+    /// Successful reloads since start.
+    pub reloads_ok: u64,
+    /// Failed reloads since start.
+    pub reloads_failed: u64,
+    /// The last reload's outcome.
+    pub last_reload: Option<ReloadOutcome>,
+}
+
+/// Process-wide state shared by every core.
+pub struct Shared {
+    /// The configuration in force.
+    pub config: Config,
+    /// Number of cores.
+    pub cores: usize,
+    /// Open connections per core.
+    pub open: Box<[CachePadded<AtomicUsize>]>,
+    /// Open connections in all.
+    pub open_total: AtomicUsize,
+    /// Set once shutdown has begun.
+    pub shutting_down: AtomicBool,
+    /// Reload status.
+    pub status: Mutex<ServerStatus>,
+    /// Process start.
+    pub started: Instant,
+    /// Dropping this wakes the UNIX acceptor thread and makes it stop.
+    pub acceptor_stop: Mutex<Option<OwnedFd>>,
+}
+
+impl Shared {
+    /// New shared state for `cores` cores.
+    pub fn new(config: Config, cores: usize) -> Shared {
+        Shared {
+            config,
+            cores,
+            open: (0..cores)
+                .map(|_| CachePadded::new(AtomicUsize::new(0)))
+                .collect(),
+            open_total: AtomicUsize::new(0),
+            shutting_down: AtomicBool::new(false),
+            status: Mutex::new(ServerStatus::default()),
+            started: Instant::now(),
+            acceptor_stop: Mutex::new(None),
+        }
+    }
+
+    /// How the databases are loaded, from the configuration.
+    pub fn load_options(&self) -> LoadOptions {
+        let db = &self.config.database;
+        LoadOptions {
+            paths: db.paths.clone(),
+            strict: db.strict,
+            cache_dir: if db.cache {
+                db.cache_dir.clone().or_else(crate::db::default_cache_dir)
+            } else {
+                None
+            },
+        }
+    }
+
+    /// A copy of the reload status.
+    pub fn status(&self) -> ServerStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Updates the reload status.
+    pub fn update_status(&self, f: impl FnOnce(&mut ServerStatus)) {
+        if let Ok(mut s) = self.status.lock() {
+            f(&mut s);
+        }
+    }
+}
+
+/// Counts a connection as open on a core until dropped.
+pub struct ConnGuard {
+    shared: Arc<Shared>,
+    core: usize,
+}
+
+impl ConnGuard {
+    /// Counts a new connection on `core`.
+    pub fn open(shared: &Arc<Shared>, core: usize) -> ConnGuard {
+        shared.open[core].fetch_add(1, Ordering::Relaxed);
+        shared.open_total.fetch_add(1, Ordering::Relaxed);
+        ConnGuard::adopt(shared, core)
+    }
+
+    /// Takes over a connection already counted (by the UNIX dispatcher).
+    pub fn adopt(shared: &Arc<Shared>, core: usize) -> ConnGuard {
+        ConnGuard {
+            shared: shared.clone(),
+            core,
+        }
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.shared.open[self.core].fetch_sub(1, Ordering::Relaxed);
+        self.shared.open_total.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What a scan left behind, for the caller's reply.
+pub struct ScanSummary {
+    /// Whether something was found.
+    pub found: bool,
+}
+
+/// One core's state, owned by its executor.
+pub struct Core {
+    /// This core's index (its peer id in the mesh).
+    pub id: usize,
+    /// Process-wide state.
+    pub shared: Arc<Shared>,
+    db: RefCell<Arc<Database>>,
+    scanner: RefCell<Scanner>,
+    /// Counters and histogram.
+    pub stats: RefCell<CoreStats>,
+    mesh: Senders<CoreMsg>,
+    replies: RefCell<HashMap<u64, LocalSender<CoreMsg>>>,
+    next_request: Cell<u64>,
+    stop: Semaphore,
+    /// Core 0 only: wakes the reload coordinator.
+    pub(super) reload_wake: RefCell<Option<LocalSender<()>>>,
+    /// Core 0 only: a reload was asked for and not started yet.
+    pub(super) reload_pending: Cell<bool>,
+}
+
+impl Core {
+    /// A core scanning with `db`; its scratch is sized for it here.
+    pub fn new(id: usize, shared: Arc<Shared>, db: Arc<Database>, mesh: Senders<CoreMsg>) -> Core {
+        let mut scanner = Scanner::new();
+        if let Err(e) = scanner.prepare(&db.engine) {
+            tracing::error!(core = id, error = %e, "cannot allocate Hyperscan scratch");
+        }
+        Core {
+            id,
+            shared,
+            db: RefCell::new(db),
+            scanner: RefCell::new(scanner),
+            stats: RefCell::new(CoreStats::default()),
+            mesh,
+            replies: RefCell::new(HashMap::new()),
+            next_request: Cell::new(1),
+            stop: Semaphore::new(0),
+            reload_wake: RefCell::new(None),
+            reload_pending: Cell::new(false),
+        }
+    }
+
+    /// The database this core scans with now.
+    pub fn db(&self) -> Arc<Database> {
+        self.db.borrow().clone()
+    }
+
+    /// Switches to a new database: grows the scratch first, so the first scan on the
+    /// new database finds it ready; a scratch that cannot grow keeps the old database.
+    pub fn install(&self, db: Arc<Database>) {
+        if let Err(e) = self.scanner.borrow_mut().prepare(&db.engine) {
+            tracing::error!(core = self.id, error = %e, "scratch for new database failed; keeping the old one");
+            return;
+        }
+        *self.db.borrow_mut() = db;
+    }
+
+    /// Scans `data` on this core and hands the report to `reply` (which formats the
+    /// answer while the scanner's buffers are borrowed). Records the scan.
+    pub fn scan<R>(
+        &self,
+        data: &[u8],
+        all_matches: bool,
+        reply: impl FnOnce(&ScanReport<'_>) -> R,
+    ) -> R {
+        let db = self.db();
+        let started = Instant::now();
+        let mut scanner = self.scanner.borrow_mut();
+        let options = ScanOptions {
+            all_matches,
+            ..ScanOptions::default()
+        };
+        let report = scanner.scan(&db.engine, data, options);
+        let found = matches!(report.verdict(), Verdict::Detected(_));
+        let out = reply(&report);
+        drop(report);
+        drop(scanner);
+        self.stats
+            .borrow_mut()
+            .record_scan(data.len(), started.elapsed(), found);
+        out
+    }
+
+    /// Sends a message to another core (never to itself).
+    pub async fn send(&self, to: usize, msg: CoreMsg) {
+        debug_assert_ne!(to, self.id);
+        if self.mesh.send_to(to, msg).await.is_err() {
+            tracing::debug!(core = self.id, to, "core is gone; message dropped");
+        }
+    }
+
+    /// Opens a reply channel for requests to other cores: replies carrying the
+    /// returned id are delivered to the receiver until [`Core::close_replies`].
+    pub fn open_replies(&self, capacity: usize) -> (u64, LocalReceiver<CoreMsg>) {
+        let id = self.next_request.get();
+        self.next_request.set(id + 1);
+        let (tx, rx) = local_channel::new_bounded(capacity.max(1));
+        self.replies.borrow_mut().insert(id, tx);
+        (id, rx)
+    }
+
+    /// Closes a reply channel.
+    pub fn close_replies(&self, id: u64) {
+        self.replies.borrow_mut().remove(&id);
+    }
+
+    /// Routes a reply from another core to the request waiting for it.
+    pub(super) fn deliver_reply(&self, id: u64, msg: CoreMsg) {
+        if let Some(tx) = self.replies.borrow().get(&id) {
+            // Channels are sized for every reply they can get; a full or closed one
+            // means the requester gave up, and the reply is dropped.
+            let _ = tx.try_send(msg);
+        }
+    }
+
+    /// Stops this core: listeners close, idle connections end, busy ones finish
+    /// their request.
+    pub fn stop(&self) {
+        self.stop.close();
+    }
+
+    /// Whether this core is stopping.
+    pub fn stopping(&self) -> bool {
+        self.shared.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// Completes when this core is told to stop.
+    pub async fn stopped(&self) {
+        // The semaphore has no permits; acquiring fails only once it is closed.
+        let _ = self.stop.acquire(1).await;
+    }
+
+    /// Open connections on this core.
+    pub fn open_connections(&self) -> usize {
+        self.shared.open[self.id].load(Ordering::Relaxed)
+    }
+
+    /// Number of cores.
+    pub fn cores(&self) -> usize {
+        self.shared.cores
+    }
+}
+
+/// Runs `fut` unless the core stops first (then `None`).
+pub async fn unless_stopped<T>(
+    core: &Core,
+    fut: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    futures_lite::future::or(async { Some(fut.await) }, async {
+        core.stopped().await;
+        None
+    })
+    .await
+}

@@ -1,0 +1,72 @@
+//! The database a core scans with: a compiled engine plus what VERSION and STATS
+//! report about it. Built on a background thread ([`load`] is blocking CPU work) and
+//! shared immutably between cores as `Arc<Database>`; a core swaps its `Arc` when a
+//! reload publishes a new one, and the old one is freed when the last scan holding it
+//! ends.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::db::{self, DbError, LoadOptions};
+use crate::engine::{DbVersion, Engine};
+
+/// A loaded, compiled database.
+pub struct Database {
+    /// The engine.
+    pub engine: Engine,
+    /// Version of the newest `.cvd/.cld` (clamd's VERSION shows it).
+    pub version: DbVersion,
+    /// Signatures loaded.
+    pub signatures: usize,
+    /// Signatures skipped (unsupported features).
+    pub skipped: usize,
+    /// Which load this is: 1 at start, +1 per successful reload.
+    pub generation: u64,
+    /// When it was published.
+    pub loaded_at: SystemTime,
+    /// Parse plus compile time.
+    pub load_time: Duration,
+    /// Whether the compiled form came from the on-disk cache.
+    pub from_cache: bool,
+    /// The database files as they were when loading started (see [`fingerprint`]).
+    pub files: Fingerprint,
+}
+
+/// (path, size, mtime) of every file in the database paths, sorted.
+pub type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
+
+/// The files of `paths` (files, or directories one level deep as the loader reads
+/// them) with size and modification time.
+pub fn fingerprint(paths: &[PathBuf]) -> Fingerprint {
+    let mut out = Vec::new();
+    for p in paths {
+        for entry in walkdir::WalkDir::new(p).max_depth(1).into_iter().flatten() {
+            if let Ok(meta) = entry.metadata() {
+                if meta.is_file() {
+                    out.push((entry.into_path(), meta.len(), meta.modified().ok()));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Loads and compiles the databases named by `opts` (blocking; run it off the cores).
+pub fn load(opts: &LoadOptions, generation: u64) -> Result<Database, DbError> {
+    let started = Instant::now();
+    // Taken before reading, so a change during the load shows as a change afterwards.
+    let files = fingerprint(&opts.paths);
+    let (engine, report) = db::load(opts)?;
+    Ok(Database {
+        signatures: engine.signature_count(),
+        version: report.version.clone(),
+        skipped: report.skipped.len(),
+        generation,
+        loaded_at: SystemTime::now(),
+        load_time: started.elapsed(),
+        from_cache: report.from_cache,
+        files,
+        engine,
+    })
+}

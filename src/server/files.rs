@@ -1,0 +1,272 @@
+//! Path commands (SCAN, CONTSCAN, MULTISCAN, ALLMATCHSCAN) and FILDES: which paths
+//! may be scanned, walking directories as clamd does, and reading files for the
+//! scanner.
+//!
+//! Every path is resolved (symlinks included) and must lie under one of the
+//! configured `allowed_roots`; a path outside, or a symlink leading outside, is
+//! answered `Access denied.` without revealing whether it exists. Files are read into
+//! a per-core buffer that is reused from file to file; that read is a blocking
+//! syscall on the core, normally served from the page cache. We read rather than
+//! mmap because a file truncated by someone else while mapped would kill the whole
+//! server with SIGBUS.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path, PathBuf};
+
+use super::core::Core;
+use crate::engine::{ScanReport, Verdict};
+
+/// The per-core file buffer keeps at most this much between files.
+const RETAINED_FILE_BUFFER: usize = 8 << 20;
+
+thread_local! {
+    /// Each executor thread is one core: this is that core's file buffer.
+    static FILE_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What scanning one file gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileOutcome {
+    /// Nothing found.
+    Clean,
+    /// Detections (one, or all with ALLMATCHSCAN).
+    Found(Vec<String>),
+    /// A zero-length file (clamd skips it and says `Empty file` at top level).
+    Empty,
+    /// Not readable by us, or outside the allowed roots.
+    AccessDenied,
+    /// Another failure, with clamd's wording.
+    Error(String),
+}
+
+/// A path command's target, once checked.
+pub enum Target {
+    /// A file or directory inside the allowed roots (the resolved path).
+    Allowed(PathBuf),
+    /// Outside the roots, or through a symlink leading outside.
+    Denied,
+    /// It cannot be resolved (and its lexical form is inside the roots).
+    Missing(io::Error),
+}
+
+/// Checks `path` against the allowed roots.
+pub fn check(roots: &[PathBuf], path: &Path) -> Target {
+    match path.canonicalize() {
+        Ok(real) if inside(roots, &real) => Target::Allowed(real),
+        Ok(_) => Target::Denied,
+        // Only say "no such file" for paths the client could scan if they existed.
+        Err(e) if inside(roots, &lexical(path)) => Target::Missing(e),
+        Err(_) => Target::Denied,
+    }
+}
+
+fn inside(roots: &[PathBuf], path: &Path) -> bool {
+    roots.iter().any(|root| {
+        let root = root.canonicalize().unwrap_or_else(|_| lexical(root));
+        path.starts_with(&root)
+    })
+}
+
+/// `path` made absolute with `.` and `..` folded, without touching the filesystem.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    let joined;
+    let path = if path.is_absolute() {
+        path
+    } else {
+        joined = std::env::current_dir().unwrap_or_default().join(path);
+        &joined
+    };
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(p) => out.push(p),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// One item of a directory walk, in walk order.
+pub enum WalkItem {
+    /// A regular file to scan.
+    File(PathBuf),
+    /// An entry that could not be examined (clamd: `File path check failure: ...`).
+    StatError(PathBuf, io::Error),
+}
+
+/// Walks a file or directory as clamd's `cli_ftw` does for path commands: regular
+/// files only, symlinks followed only as configured (and never out of the roots),
+/// at most `max_depth` directory levels (0 = unlimited).
+pub fn walk(
+    roots: &[PathBuf],
+    root: &Path,
+    follow_dirs: bool,
+    follow_files: bool,
+    max_depth: u32,
+) -> Vec<WalkItem> {
+    let mut walker = walkdir::WalkDir::new(root)
+        .follow_links(follow_dirs)
+        .sort_by_file_name();
+    if max_depth > 0 {
+        walker = walker.max_depth(max_depth as usize);
+    }
+    let mut items = Vec::new();
+    for entry in walker {
+        match entry {
+            Err(e) => {
+                let path = e
+                    .path()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| root.to_path_buf());
+                items.push(WalkItem::StatError(path, e.into()));
+            }
+            Ok(entry) => {
+                if entry.path_is_symlink() && !entry.file_type().is_dir() && !follow_files {
+                    continue;
+                }
+                if !entry.file_type().is_file()
+                    && !(entry.path_is_symlink() && is_file(entry.path()))
+                {
+                    continue;
+                }
+                let path = entry.into_path();
+                if entry_escapes(roots, &path) {
+                    continue;
+                }
+                items.push(WalkItem::File(path));
+            }
+        }
+    }
+    items
+}
+
+fn is_file(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .map(|m| m.is_file())
+        .unwrap_or(false)
+}
+
+fn entry_escapes(roots: &[PathBuf], path: &Path) -> bool {
+    match path.canonicalize() {
+        Ok(real) => !inside(roots, &real),
+        Err(_) => true,
+    }
+}
+
+/// Scans one file on this core.
+pub async fn scan_file(core: &Core, path: &Path, all_matches: bool) -> FileOutcome {
+    let outcome = match File::open(path) {
+        Ok(file) => scan_open_file(core, file, all_matches),
+        Err(e) => open_error(e),
+    };
+    glommio::yield_if_needed().await;
+    outcome
+}
+
+/// Scans a file received with FILDES.
+pub fn scan_fd(core: &Core, fd: OwnedFd, all_matches: bool) -> Result<FileOutcome, NotRegular> {
+    let file = File::from(fd);
+    match file.metadata() {
+        Ok(m) if m.is_file() => Ok(scan_open_file(core, file, all_matches)),
+        _ => Err(NotRegular),
+    }
+}
+
+/// The descriptor passed with FILDES is not a regular file (clamd refuses those).
+#[derive(Debug)]
+pub struct NotRegular;
+
+fn open_error(e: io::Error) -> FileOutcome {
+    if e.kind() == io::ErrorKind::PermissionDenied {
+        FileOutcome::AccessDenied
+    } else {
+        FileOutcome::Error(format!("Can't open file or directory ({e})"))
+    }
+}
+
+fn scan_open_file(core: &Core, mut file: File, all_matches: bool) -> FileOutcome {
+    let size = match file.metadata() {
+        Ok(m) => m.len(),
+        Err(e) => return open_error(e),
+    };
+    if size == 0 {
+        return FileOutcome::Empty;
+    }
+    // Like clamd without AlertExceedsMax: a file over MaxFileSize is not scanned and
+    // not reported.
+    if size > core.shared.config.limits.max_file_size {
+        return FileOutcome::Clean;
+    }
+    FILE_BUFFER.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        buf.clear();
+        let limit = core.shared.config.limits.max_file_size;
+        if let Err(e) = (&mut file).take(limit).read_to_end(&mut buf) {
+            return open_error(e);
+        }
+        let outcome = core.scan(&buf, all_matches, outcome_of);
+        if buf.capacity() > RETAINED_FILE_BUFFER {
+            *buf = Vec::new();
+        }
+        outcome
+    })
+}
+
+/// A scan report as a file outcome.
+pub fn outcome_of(report: &ScanReport<'_>) -> FileOutcome {
+    match report.verdict() {
+        Verdict::Clean => FileOutcome::Clean,
+        Verdict::Detected(_) => {
+            FileOutcome::Found(report.detections().map(str::to_owned).collect())
+        }
+        Verdict::NotScanned(_) => FileOutcome::Clean,
+        Verdict::Error(e) => FileOutcome::Error(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roots_contain_only_their_subtrees() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("allowed");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(root.join("f"), b"x").unwrap();
+        std::fs::write(dir.path().join("outside"), b"x").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("outside"), root.join("link")).unwrap();
+        let roots = vec![root.clone()];
+        assert!(matches!(check(&roots, &root.join("f")), Target::Allowed(_)));
+        assert!(matches!(
+            check(&roots, &root.join("../outside")),
+            Target::Denied
+        ));
+        assert!(matches!(check(&roots, &root.join("link")), Target::Denied));
+        assert!(matches!(
+            check(&roots, &root.join("missing")),
+            Target::Missing(_)
+        ));
+        assert!(matches!(
+            check(&roots, Path::new("/etc/nonexistent-ringscan")),
+            Target::Denied
+        ));
+        assert!(matches!(check(&[], &root.join("f")), Target::Denied));
+        // A walk that follows symlinks still never leaves the roots.
+        let items = walk(&roots, &root, true, true, 0);
+        let files: Vec<_> = items
+            .iter()
+            .filter_map(|i| match i {
+                WalkItem::File(p) => Some(p.file_name().unwrap().to_owned()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(files, vec![std::ffi::OsString::from("f")]);
+    }
+}
