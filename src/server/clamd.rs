@@ -13,19 +13,29 @@
 //! decoded in place and scanned there (no copy, no temporary file), and `out` collects
 //! reply bytes.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
 
+use glommio::channels::local_channel::LocalReceiver;
+
 use md5::{Digest, Md5};
 
-use super::core::{unless_stopped, Core};
+use super::core::{unless_stopped, Core, ReloadOutcome};
 use super::files::{self, FileOutcome as FileResult, Target, WalkItem};
 use super::mesh::CoreMsg;
 use super::transport::Stream;
 use crate::engine::Verdict;
+use crate::proto::clamd::pathscan::trim_root;
+use crate::proto::clamd::stats::{
+    CoreStats as CoreLine, DatabaseStats, Latency, LibcMem, ReloadStatus, ScanCounters, Stats,
+    Task, Threads,
+};
 use crate::proto::clamd::{
     command_read_timed_out, Command, DbStamp, Dechunker, FileOutcome, Flow, Frame, Framing,
-    PathScan, Progress, Reply, ScanKind, COMMAND_BUFFER_SIZE,
+    PathScan, Progress, Reply, ScanError, ScanKind, Skipped, COMMAND_BUFFER_SIZE,
 };
 
 /// What VERSION reports as the engine version.
@@ -37,6 +47,8 @@ const BODY_READ: usize = 64 << 10;
 const BODY_READ_MAX: usize = 4 << 20;
 /// Bigger INSTREAM buffers are released after the request.
 const BODY_RETAINED: usize = 8 << 20;
+/// MULTISCAN files in flight on other cores.
+const MULTISCAN_WINDOW: usize = 64;
 
 /// A command with its argument copied out of the command buffer.
 enum Request {
@@ -381,16 +393,260 @@ impl Connection {
         result
     }
 
-    async fn stats(&mut self, _reply: Reply) {
-        todo_stats();
+    /// STATS: clamd's lines, with every core's counters merged, then ringscan's.
+    async fn stats(&mut self, reply: Reply) {
+        let core = self.core.clone();
+        let merged = super::mesh::gather_stats(&core).await;
+        let db = core.db();
+        let status = core.shared.status();
+        let cores = merged.cores.len() as u32;
+        let busy = merged
+            .cores
+            .iter()
+            .filter(|c| c.open_connections > 0)
+            .count() as u32;
+        let lines: Vec<CoreLine> = merged
+            .cores
+            .iter()
+            .map(|c| CoreLine {
+                connections: c.connections,
+                active: c.open_connections as u32,
+                scans: c.scans,
+            })
+            .collect();
+        let total = &merged.total;
+        let rss = super::stats::resident_mib();
+        let reason;
+        let reload = match &status.last_reload {
+            None => ReloadStatus::None,
+            Some(ReloadOutcome::Loaded { .. }) => ReloadStatus::Ok,
+            Some(ReloadOutcome::Failed { error, .. }) => {
+                reason = error.clone();
+                ReloadStatus::Failed(reason.as_bytes())
+            }
+        };
+        let h = &total.latency_us;
+        let stats = Stats {
+            threads: Threads {
+                live: cores,
+                idle: cores - busy.min(cores),
+                max: cores,
+                idle_timeout: core.shared.config.clamd.idle_timeout.as_secs() as u32,
+            },
+            queue_items: 0,
+            queue_wait: None,
+            tasks: &[Task::STATS_SELF],
+            mem: Some(LibcMem {
+                heap: rss,
+                mmap: 0.0,
+                used: rss,
+                free: 0.0,
+                releasable: 0.0,
+            }),
+            pools: 1,
+            pools_used: db.memory_bytes as f64 / (1024.0 * 1024.0),
+            pools_total: db.memory_bytes as f64 / (1024.0 * 1024.0),
+            cores: &lines,
+            scans: Some(ScanCounters {
+                total: total.scans,
+                clean: total.scans - total.found,
+                infected: total.found,
+                errors: total.errors,
+            }),
+            database: Some(DatabaseStats {
+                version: db.version.version,
+                signatures: db.signatures as u64,
+                time_unix: db.version.time_unix,
+            }),
+            reload,
+            latency: (!h.is_empty()).then(|| Latency {
+                p50: h.value_at_quantile(0.5),
+                p90: h.value_at_quantile(0.9),
+                p99: h.value_at_quantile(0.99),
+                max: h.max(),
+            }),
+        };
+        reply.stats(&mut self.out, &stats);
     }
 
-    async fn path_command(&mut self, _kind: ScanKind, _path: &[u8], _reply: Reply) -> Next {
-        Next::Close
+    /// SCAN, CONTSCAN, MULTISCAN, ALLMATCHSCAN: walk, scan, and report as clamd.
+    async fn path_command(&mut self, kind: ScanKind, path: &[u8], reply: Reply) -> Next {
+        if self.session.is_some() && kind != ScanKind::Scan {
+            reply.invalid_in_session(&mut self.out);
+            return Next::Close;
+        }
+        let core = self.core.clone();
+        let config = &core.shared.config.clamd;
+        let (printed, walked) = trim_root(path);
+        if kind == ScanKind::AllMatchScan && !config.allow_all_match_scan {
+            reply.allmatchscan_disabled(&mut self.out, printed);
+            return Next::Continue;
+        }
+        let target = Path::new(OsStr::from_bytes(walked));
+        let real = match files::check(&config.allowed_roots, target) {
+            Target::Allowed(real) => real,
+            Target::Denied => {
+                // Outside the allowed roots: clamd's reply for a file it may not read.
+                reply.access_denied(&mut self.out, printed);
+                core.stats.borrow_mut().errors += 1;
+                return Next::Continue;
+            }
+            Target::Missing(e) => {
+                let mut tally = PathScan::new(kind);
+                let text = strerror(&e);
+                tally.on_realpath_failure(printed, text.as_bytes(), &reply, &mut self.out);
+                tally.on_path_error(printed, text.as_bytes(), &reply, &mut self.out);
+                tally.finish(printed, &reply, &mut self.out);
+                core.stats.borrow_mut().errors += 1;
+                return Next::Continue;
+            }
+        };
+        let meta = match std::fs::metadata(&real) {
+            Ok(m) => m,
+            Err(e) => {
+                let mut tally = PathScan::new(kind);
+                tally.on_path_error(printed, strerror(&e).as_bytes(), &reply, &mut self.out);
+                tally.finish(printed, &reply, &mut self.out);
+                return Next::Continue;
+            }
+        };
+        let mut tally = PathScan::new(kind.resolve(!meta.is_dir()));
+        if meta.is_dir() {
+            tally.on_directory();
+        } else if !meta.is_file() {
+            tally.on_skipped(Skipped::Special, printed, true, &reply, &mut self.out);
+            tally.finish(printed, &reply, &mut self.out);
+            return Next::Continue;
+        }
+        let items = files::walk(
+            &config.allowed_roots,
+            &real,
+            config.follow_directory_symlinks,
+            config.follow_file_symlinks,
+            config.max_directory_recursion,
+        );
+        let result = if tally.kind() == ScanKind::MultiScan {
+            self.multiscan(items, &mut tally, reply).await
+        } else {
+            self.scan_items(items, &mut tally, reply).await
+        };
+        if result.is_err() {
+            return Next::Close;
+        }
+        tally.finish(printed, &reply, &mut self.out);
+        Next::Continue
+    }
+
+    /// Scans walked items in order on this core.
+    async fn scan_items(
+        &mut self,
+        items: Vec<WalkItem>,
+        tally: &mut PathScan,
+        reply: Reply,
+    ) -> std::io::Result<()> {
+        let all = tally.kind() == ScanKind::AllMatchScan;
+        for item in items {
+            let flow = match item {
+                WalkItem::File(path) => {
+                    let outcome = files::scan_file(&self.core, &path, all).await;
+                    record(tally, &path, &outcome, &reply, &mut self.out)
+                }
+                WalkItem::StatError(path, e) => tally.on_path_error(
+                    path.as_os_str().as_bytes(),
+                    strerror(&e).as_bytes(),
+                    &reply,
+                    &mut self.out,
+                ),
+            };
+            self.flush_if_large().await?;
+            if flow == Flow::Stop {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// MULTISCAN: files go round-robin to every core (this one included), at most
+    /// [`MULTISCAN_WINDOW`] in flight; results are reported as they come back, in any
+    /// order, as clamd's worker threads do.
+    async fn multiscan(
+        &mut self,
+        items: Vec<WalkItem>,
+        tally: &mut PathScan,
+        reply: Reply,
+    ) -> std::io::Result<()> {
+        let core = self.core.clone();
+        let cores = core.cores();
+        let (request, replies) = core.open_replies(MULTISCAN_WINDOW);
+        let mut in_flight = 0usize;
+        let mut next_core = core.id;
+        let mut result = Ok(());
+        for item in items {
+            let path = match item {
+                WalkItem::File(path) => path,
+                WalkItem::StatError(path, e) => {
+                    tally.on_path_error(
+                        path.as_os_str().as_bytes(),
+                        strerror(&e).as_bytes(),
+                        &reply,
+                        &mut self.out,
+                    );
+                    continue;
+                }
+            };
+            next_core = (next_core + 1) % cores;
+            if next_core == core.id {
+                let outcome = files::scan_file(&core, &path, false).await;
+                record(tally, &path, &outcome, &reply, &mut self.out);
+            } else {
+                while in_flight >= MULTISCAN_WINDOW {
+                    in_flight -= 1;
+                    self.take_multiscan_reply(&replies, tally, reply).await;
+                }
+                core.send(
+                    next_core,
+                    CoreMsg::ScanFile {
+                        from: core.id,
+                        request,
+                        path,
+                    },
+                )
+                .await;
+                in_flight += 1;
+            }
+            if let Err(e) = self.flush_if_large().await {
+                result = Err(e);
+                break;
+            }
+        }
+        while in_flight > 0 {
+            in_flight -= 1;
+            self.take_multiscan_reply(&replies, tally, reply).await;
+        }
+        core.close_replies(request);
+        result
+    }
+
+    async fn take_multiscan_reply(
+        &mut self,
+        replies: &LocalReceiver<CoreMsg>,
+        tally: &mut PathScan,
+        reply: Reply,
+    ) {
+        if let Some(CoreMsg::ScanFileReply { path, outcome, .. }) = replies.recv().await {
+            record(tally, &path, &outcome, &reply, &mut self.out);
+        }
+    }
+
+    /// Sends what is buffered once it is large, so a long walk streams its lines.
+    async fn flush_if_large(&mut self) -> std::io::Result<()> {
+        if self.out.len() >= 16 << 10 {
+            self.flush().await
+        } else {
+            Ok(())
+        }
     }
 }
-
-fn todo_stats() {}
 
 /// The database version VERSION shows.
 fn db_stamp(core: &Core) -> DbStamp {
@@ -423,6 +679,41 @@ fn without_argument(command: Command<'_>) -> Command<'static> {
         | Command::ContScan(_)
         | Command::MultiScan(_)
         | Command::AllMatchScan(_) => Command::Unknown,
+    }
+}
+
+/// Feeds one file's outcome to the tally, which writes clamd's line for it.
+fn record(
+    tally: &mut PathScan,
+    path: &Path,
+    outcome: &FileResult,
+    reply: &Reply,
+    out: &mut Vec<u8>,
+) -> Flow {
+    let path = path.as_os_str().as_bytes();
+    match outcome {
+        FileResult::Empty => {
+            tally.on_empty_file();
+            Flow::Continue
+        }
+        FileResult::Clean => tally.on_file(path, FileOutcome::Clean, reply, out),
+        FileResult::Found(names) => {
+            let names: Vec<&[u8]> = names.iter().map(|n| n.as_bytes()).collect();
+            tally.on_file(path, FileOutcome::Found(&names), reply, out)
+        }
+        FileResult::AccessDenied => tally.on_file(path, FileOutcome::AccessDenied, reply, out),
+        FileResult::Error(_) => {
+            tally.on_file(path, FileOutcome::Error(ScanError::Read), reply, out)
+        }
+    }
+}
+
+/// The C library's text for an I/O error, as clamd prints it (`No such file or
+/// directory`), without Rust's ` (os error N)`.
+fn strerror(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
+        None => e.to_string(),
     }
 }
 

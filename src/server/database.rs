@@ -28,6 +28,8 @@ pub struct Database {
     pub load_time: Duration,
     /// Whether the compiled form came from the on-disk cache.
     pub from_cache: bool,
+    /// Engine memory: Hyperscan databases plus tables (approximate).
+    pub memory_bytes: usize,
     /// The database files as they were when loading started (see [`fingerprint`]).
     pub files: Fingerprint,
 }
@@ -66,6 +68,7 @@ pub fn load(opts: &LoadOptions, generation: u64) -> Result<Database, DbError> {
         loaded_at: SystemTime::now(),
         load_time: started.elapsed(),
         from_cache: report.from_cache,
+        memory_bytes: report.hyperscan_bytes + report.table_bytes,
         files,
         engine,
     })

@@ -15,7 +15,7 @@ use glommio::channels::channel_mesh::Receivers;
 use super::core::Core;
 use super::database::Database;
 use super::files::FileOutcome;
-use super::stats::CoreSnapshot;
+use super::stats::{CoreSnapshot, Merged};
 
 /// A message from one core to another.
 pub enum CoreMsg {
@@ -121,4 +121,36 @@ async fn handle(core: &Rc<Core>, msg: CoreMsg) {
         reply @ CoreMsg::StatsReply { request, .. } => core.deliver_reply(request, reply),
         reply @ CoreMsg::ScanFileReply { request, .. } => core.deliver_reply(request, reply),
     }
+}
+
+/// Every core's counters, merged: this core's directly, the others' over the mesh.
+pub async fn gather_stats(core: &Rc<Core>) -> Merged {
+    let mut snapshots = vec![core
+        .stats
+        .borrow()
+        .snapshot(core.id, core.open_connections())];
+    let others = core.cores() - 1;
+    if others > 0 {
+        let (request, replies) = core.open_replies(others);
+        for to in (0..core.cores()).filter(|&c| c != core.id) {
+            core.send(
+                to,
+                CoreMsg::StatsRequest {
+                    from: core.id,
+                    request,
+                },
+            )
+            .await;
+        }
+        // A core that stopped answering is left out rather than waited for forever.
+        let deadline = std::time::Duration::from_secs(2);
+        for _ in 0..others {
+            match glommio::timer::timeout(deadline, async { Ok(replies.recv().await) }).await {
+                Ok(Some(CoreMsg::StatsReply { snapshot, .. })) => snapshots.push(*snapshot),
+                _ => break,
+            }
+        }
+        core.close_replies(request);
+    }
+    Merged::new(snapshots)
 }
