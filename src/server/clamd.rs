@@ -327,34 +327,23 @@ impl Connection {
         let extended = self.config().extended_detection_info;
         let data = &self.body[..len];
         let out = &mut self.out;
-        let verdict_found = self
-            .core
+        let peer = &self.stream;
+        self.core
             .scan(data, false, |report| match report.verdict() {
                 Verdict::Detected(name) => {
+                    // clamd sends the plain form on the socket and the extended form
+                    // (name(md5:size)) only to its log, when ExtendedDetectionInfo is on.
+                    reply.virus(out, b"stream", name.as_bytes());
                     if extended {
                         let md5 = hex(&Md5::digest(data));
-                        reply.virus_extended(
-                            out,
-                            b"stream",
-                            name.as_bytes(),
-                            md5.as_bytes(),
-                            len as u64,
-                        );
+                        tracing::info!(peer = %peer.peer(), "stream: {name}({md5}:{len}) FOUND");
                     } else {
-                        reply.virus(out, b"stream", name.as_bytes());
+                        tracing::info!(peer = %peer.peer(), size = len, "stream: {name} FOUND");
                     }
-                    true
                 }
-                Verdict::Clean | Verdict::NotScanned(_) => {
-                    reply.ok(out, b"stream");
-                    false
-                }
-                Verdict::Error(e) => {
-                    reply.scan_error(out, b"stream", e.as_bytes());
-                    false
-                }
+                Verdict::Clean | Verdict::NotScanned(_) => reply.ok(out, b"stream"),
+                Verdict::Error(e) => reply.scan_error(out, b"stream", e.as_bytes()),
             });
-        let _ = verdict_found;
     }
 
     /// FILDES: scan the descriptor that came with the command's extra byte.

@@ -17,7 +17,7 @@
 //!   incomplete. It is cut at NUL and chomped (`PING\r\n` works).
 //!
 //! A prefixed command that does not find its terminator within
-//! [`COMMAND_BUFFER_SIZE`](super::COMMAND_BUFFER_SIZE) bytes is [`Frame::TooLong`]:
+//! [`COMMAND_BUFFER_SIZE`] bytes is [`Frame::TooLong`]:
 //! clamd's buffer is then full, its next `read_fd_data` fails, and it closes the
 //! connection without a reply (clamd_others.c `read_fd_data`, server-th.c `recvloop`).
 
@@ -298,7 +298,7 @@ pub enum Frame<'a> {
     /// clamd waits for it (`MODE_WAITANCILL`).
     Incomplete,
     /// A prefixed command without terminator filled clamd's whole command buffer
-    /// ([`COMMAND_BUFFER_SIZE`](super::COMMAND_BUFFER_SIZE)). clamd closes the
+    /// ([`COMMAND_BUFFER_SIZE`]). clamd closes the
     /// connection without replying.
     TooLong,
     /// A command.
@@ -319,7 +319,7 @@ pub enum Frame<'a> {
 ///
 /// Call it on the bytes received so far, after each read. A legacy command (no `z`/`n`
 /// prefix) is complete as soon as anything is there, like clamd's "one packet = one
-/// command": read at most [`COMMAND_BUFFER_SIZE`](super::COMMAND_BUFFER_SIZE) bytes
+/// command": read at most [`COMMAND_BUFFER_SIZE`] bytes
 /// per read into an empty command buffer to see the packets clamd would see. Only the
 /// first `COMMAND_BUFFER_SIZE` bytes of `buf` are looked at.
 ///
@@ -366,7 +366,9 @@ pub fn parse_frame(buf: &[u8]) -> Frame<'_> {
         len += 1;
     }
     Frame::Complete {
-        consumed: (len + 1).min(buf.len()),
+        // A legacy packet without `\n` is all clamd has; it never holds more than
+        // its buffer.
+        consumed: (len + 1).min(window.len()),
         framing,
         command,
     }

@@ -46,7 +46,7 @@ mod tests;
 
 pub use command::{parse_command, parse_frame, Command, Frame, Framing};
 pub use instream::{Dechunker, Progress};
-pub use pathscan::{FileOutcome, Flow, PathScan, ScanError, ScanKind, Skipped, Summary};
+pub use pathscan::{trim_root, FileOutcome, Flow, PathScan, ScanError, ScanKind, Skipped, Summary};
 pub use reply::{command_read_timed_out, DbStamp, Reply};
 pub use stats::Stats;
 

@@ -16,9 +16,9 @@
 //! - `Access denied.` and path-check failures are counted as errors and never stop;
 //!   SCAN and ALLMATCHSCAN (both `TYPE_SCAN`) stop at the first detection *or* other
 //!   scan error; CONTSCAN stops only on `Can't allocate memory`;
-//! - at the end, `<path>: OK` iff `ok + error == total && error != total` with
-//!   `ok = total - error - infected` in `unsigned` arithmetic, i.e. iff nothing was
-//!   found and not everything failed. So a directory whose only file is unreadable
+//! - at the end, unless the walk died on `Can't allocate memory`, `<path>: OK` iff
+//!   `ok + error == total && error != total` with `ok = total - error - infected` in
+//!   `unsigned` arithmetic, i.e. iff nothing was found and not everything failed. So a directory whose only file is unreadable
 //!   still ends with `dir: OK` (the directory itself counted as ok), an empty
 //!   directory prints `dir: OK`, and a non-existent path prints no OK.
 //!
@@ -196,6 +196,8 @@ pub struct PathScan {
     jobs_ok: u32,
     jobs_error: u32,
     jobs_total: u32,
+    /// The walk ended on `CL_EMEM`: `command` returns before the final OK.
+    out_of_memory: bool,
 }
 
 impl PathScan {
@@ -209,6 +211,7 @@ impl PathScan {
             jobs_ok: 0,
             jobs_error: 0,
             jobs_total: 0,
+            out_of_memory: false,
         }
     }
 
@@ -235,7 +238,13 @@ impl PathScan {
 
     /// A regular, non-empty file was scanned (`visit_file`). `path` is what clamd
     /// prints for it: the file's `realpath`.
-    pub fn on_file(&mut self, path: &[u8], outcome: FileOutcome<'_>, reply: &Reply, out: &mut Vec<u8>) -> Flow {
+    pub fn on_file(
+        &mut self,
+        path: &[u8],
+        outcome: FileOutcome<'_>,
+        reply: &Reply,
+        out: &mut Vec<u8>,
+    ) -> Flow {
         if self.multi() {
             // A MULTISCANFILE job: scan_callback as TYPE_SCAN, then scanner_thread's
             // exit code. The job's own early return changes nothing visible.
@@ -293,7 +302,10 @@ impl PathScan {
     fn error(&mut self, path: &[u8], e: ScanError, reply: &Reply, out: &mut Vec<u8>) -> Flow {
         self.errors = self.errors.wrapping_add(1);
         reply.scan_error(out, path, e.text().as_bytes());
-        if e == ScanError::Mem || self.stops_on_error() {
+        if e == ScanError::Mem {
+            self.out_of_memory = true;
+            Flow::Stop
+        } else if self.stops_on_error() {
             Flow::Stop
         } else {
             Flow::Continue
@@ -317,7 +329,13 @@ impl PathScan {
     /// `stat`/`lstat` of a path, or `opendir` of a directory, failed (`error_stat`):
     /// `<path>: File path check failure: <strerror>. ERROR`, counted as an error
     /// (except under MULTISCAN); the walk goes on. `path` is the path as walked.
-    pub fn on_path_error(&mut self, path: &[u8], strerror: &[u8], reply: &Reply, out: &mut Vec<u8>) -> Flow {
+    pub fn on_path_error(
+        &mut self,
+        path: &[u8],
+        strerror: &[u8],
+        reply: &Reply,
+        out: &mut Vec<u8>,
+    ) -> Flow {
         if !self.multi() {
             self.total = self.total.wrapping_add(1);
             self.errors = self.errors.wrapping_add(1);
@@ -332,14 +350,27 @@ impl PathScan {
     /// failed on (so `SCAN /nonexistent` gets that line twice: once from here, once
     /// from [`PathScan::on_path_error`]) and for dangling symlinks that are skipped.
     /// Not called for `opendir` failures (clamd passes no file name then).
-    pub fn on_realpath_failure(&self, path: &[u8], strerror: &[u8], reply: &Reply, out: &mut Vec<u8>) {
+    pub fn on_realpath_failure(
+        &self,
+        path: &[u8],
+        strerror: &[u8],
+        reply: &Reply,
+        out: &mut Vec<u8>,
+    ) {
         reply.path_check_failure(out, path, strerror);
     }
 
     /// An entry clamd's callback sees but skips. Counted (except under MULTISCAN);
     /// `Special` at the top level prints `<path>: Not supported file type ERROR`
     /// without counting an error, so the command still ends with `<path>: OK`.
-    pub fn on_skipped(&mut self, what: Skipped, path: &[u8], toplevel: bool, reply: &Reply, out: &mut Vec<u8>) -> Flow {
+    pub fn on_skipped(
+        &mut self,
+        what: Skipped,
+        path: &[u8],
+        toplevel: bool,
+        reply: &Reply,
+        out: &mut Vec<u8>,
+    ) -> Flow {
         if !self.multi() {
             self.total = self.total.wrapping_add(1);
         }
@@ -353,7 +384,13 @@ impl PathScan {
     /// `CrossFilesystems no`): `<path>: Excluded` / `<path>: Excluded (another
     /// filesystem)` except under MULTISCAN; not counted. An excluded top-level path
     /// therefore ends the command with that line alone.
-    pub fn on_excluded(&mut self, path: &[u8], other_filesystem: bool, reply: &Reply, out: &mut Vec<u8>) {
+    pub fn on_excluded(
+        &mut self,
+        path: &[u8],
+        other_filesystem: bool,
+        reply: &Reply,
+        out: &mut Vec<u8>,
+    ) {
         if self.multi() {
             return;
         }
@@ -365,16 +402,21 @@ impl PathScan {
     }
 
     /// End of the walk (session.c `command`): `<root>: OK` iff `ok + error == total
-    /// && error != total`. `root` is the command's path as clamd keeps it: see
+    /// && error != total`, and the walk was not aborted by `Can't allocate memory`
+    /// (`cli_ftw` returning `CL_EMEM` makes `command` return before the test). `root` is the command's path as clamd keeps it: see
     /// [`trim_root`].
     pub fn finish(self, root: &[u8], reply: &Reply, out: &mut Vec<u8>) -> Summary {
         let (ok, errors, total) = if self.multi() {
             (self.jobs_ok, self.jobs_error, self.jobs_total)
         } else {
-            let ok = self.total.wrapping_sub(self.errors).wrapping_sub(self.infected);
+            let ok = self
+                .total
+                .wrapping_sub(self.errors)
+                .wrapping_sub(self.infected);
             (ok, self.errors, self.total)
         };
-        let printed_ok = ok.wrapping_add(errors) == total && errors != total;
+        // `if (ret == CL_EMEM) return ...` comes before the OK test.
+        let printed_ok = !self.out_of_memory && ok.wrapping_add(errors) == total && errors != total;
         if printed_ok {
             reply.ok(out, root);
         }

@@ -279,7 +279,14 @@ impl Reply {
     /// clamd writes it only to its *log* (scanner.c `scan_callback`, `scanfd`); the
     /// socket always gets [`Reply::virus`]. Only the removed STREAM command
     /// (`scanstream`, no caller left) sent this form to clients.
-    pub fn virus_extended(&self, out: &mut Vec<u8>, file: &[u8], name: &[u8], md5: &[u8], size: u64) {
+    pub fn virus_extended(
+        &self,
+        out: &mut Vec<u8>,
+        file: &[u8],
+        name: &[u8],
+        md5: &[u8],
+        size: u64,
+    ) {
         self.prefix(out);
         out.extend_from_slice(file);
         out.extend_from_slice(b": ");
@@ -374,11 +381,14 @@ fn ctime(out: &mut Vec<u8>, t: i64, offset: UtcOffset) {
         out.extend_from_slice(b"invalid timestam");
         return;
     }
-    let Ok(utc) = OffsetDateTime::from_unix_timestamp(t) else {
-        // ctime_r failed: cli_ctime returns " ", print_ver cuts it to "".
+    // Beyond the `time` crate's range (year 9999): glibc would print a longer year;
+    // treat it as ctime_r failing (cli_ctime returns " ", print_ver cuts it to "").
+    let Some(dt) = OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|utc| utc.checked_to_offset(offset))
+    else {
         return;
     };
-    let dt = utc.to_offset(offset);
     let _ = write!(
         out,
         "{} {}{:3} {:02}:{:02}:{:02} {}",

@@ -224,9 +224,8 @@ impl Reply {
                     m.heap, m.mmap, m.used, m.free, m.releasable
                 );
             }
-            None => out.extend_from_slice(
-                b"MEMSTATS: heap N/A mmap N/A used N/A free N/A releasable N/A",
-            ),
+            None => out
+                .extend_from_slice(b"MEMSTATS: heap N/A mmap N/A used N/A free N/A releasable N/A"),
         }
         let _ = writeln!(
             out,
