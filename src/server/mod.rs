@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::AsyncReadExt;
 use glommio::channels::channel_mesh::MeshBuilder;
-use glommio::{CpuSet, LocalExecutorBuilder, Placement};
+use glommio::{CpuSet, LocalExecutorBuilder, Placement, PoolPlacement};
 
 use self::config::Config;
 use self::core::{unless_stopped, Core, Shared};
@@ -156,6 +156,9 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("ringscan-core{index}"))
             .io_memory(io_memory.max(64 << 10))
+            // One helper thread, not pinned: database compiles run there, on
+            // whichever CPU is least busy rather than on this core's.
+            .blocking_thread_pool_placement(PoolPlacement::Unbound(1))
             .spawn(move || run_core(ctx))
             .map_err(|e| ServeError::Executor(e.to_string()))?;
         handles.push(handle);

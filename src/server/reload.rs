@@ -19,6 +19,9 @@ use super::core::{unless_stopped, Core, ReloadOutcome};
 use super::database::{self, Database};
 use super::mesh::CoreMsg;
 
+/// How long after publishing the old database's memory is collected.
+const OLD_DATABASE_GRACE: Duration = Duration::from_secs(2);
+
 /// Asks for a reload from any core.
 pub fn request(core: &Rc<Core>) {
     if core.id != 0 {
@@ -90,7 +93,7 @@ async fn publish(core: &Rc<Core>, db: Arc<Database>) {
         core.send(to, CoreMsg::Install(db.clone())).await;
     }
     core.install(db);
-    crate::server::release_free_memory();
+    release_old_database_memory(core);
     core.shared.update_status(|s| {
         s.reloading = false;
         s.reloads_ok += 1;
@@ -99,6 +102,27 @@ async fn publish(core: &Rc<Core>, db: Arc<Database>) {
             generation,
         });
     });
+}
+
+/// Memory of the replaced database goes back to the OS once every core has let go
+/// of it. The engine was allocated on the blocking thread that compiled it, and
+/// mimalloc returns freed blocks to the heap of the thread that allocated them, so
+/// that is where the collection runs (the pool has one thread); the delay lets the
+/// other cores switch and in-flight scans end.
+fn release_old_database_memory(core: &Rc<Core>) {
+    let core = core.clone();
+    glommio::spawn_local(async move {
+        if unless_stopped(&core, glommio::timer::sleep(OLD_DATABASE_GRACE))
+            .await
+            .is_some()
+        {
+            glommio::executor()
+                .spawn_blocking(crate::server::release_free_memory)
+                .await;
+            crate::server::release_free_memory();
+        }
+    })
+    .detach();
 }
 
 /// Whether the database files differ from those the current database was loaded
