@@ -236,7 +236,6 @@ impl Core {
         let report = scanner.scan(&db.engine, data, options);
         let found = matches!(report.verdict(), Verdict::Detected(_));
         let out = reply(&report);
-        drop(report);
         drop(scanner);
         self.stats
             .borrow_mut()

@@ -130,9 +130,9 @@ pub fn walk(
                 if entry.path_is_symlink() && !entry.file_type().is_dir() && !follow_files {
                     continue;
                 }
-                if !entry.file_type().is_file()
-                    && !(entry.path_is_symlink() && is_file(entry.path()))
-                {
+                let regular = entry.file_type().is_file()
+                    || (entry.path_is_symlink() && is_file(entry.path()));
+                if !regular {
                     continue;
                 }
                 let path = entry.into_path();
