@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Runs ringscan on its built-in signature set (no configuration, no database files):
-# scans the given paths (default: the current directory) recursively on all cores.
+# Runs the ringscan service on its embedded defaults: no config file, the built-in
+# signature set, the clamd protocol on ./ringscan.sock and 127.0.0.1:3310, one
+# executor per CPU. Extra arguments go to `ringscan serve` (see `--help`), e.g.
+#   scripts/run.sh --db /var/lib/clamav --allow-root /srv
+# Stop it with Ctrl-C (SIGINT) or SIGTERM; reload databases with SIGHUP.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/deps.sh"
 cargo build --release --manifest-path "$root/Cargo.toml" -p ringscan
-[ $# -gt 0 ] || set -- .
-exec "$root/target/release/ringscan" scan -r "$@"
+exec "$root/target/release/ringscan" serve "$@"
