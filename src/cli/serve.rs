@@ -75,6 +75,8 @@ impl ServeArgs {
         if self.watch {
             config.database.watch = true;
         }
+        // Flags can break what the file had right (say, no listener left).
+        config.validate().map_err(|e| e.to_string())?;
         Ok(config)
     }
 }

@@ -228,24 +228,32 @@ fn least_loaded(shared: &Shared, start: usize) -> usize {
         .unwrap_or(0)
 }
 
-/// Receives UNIX connections from this core's inbox until the core stops.
+/// Receives UNIX connections from this core's inbox until the core stops; then
+/// takes the ones already handed over, so that a request a client sent just before
+/// shutdown is still answered.
 pub async fn inbox_loop(core: Rc<Core>, inbox: OwnedFd) {
     let mut inbox = Stream::unix(inbox);
     let mut byte = [0u8; 16];
     loop {
         match unless_stopped(&core, inbox.read(&mut byte)).await {
-            None | Some(Ok(0)) => break,
+            None => break,
+            Some(Ok(0)) => return,
             Some(Err(e)) => {
                 tracing::error!(core = core.id, error = %e, "inbox read failed");
-                break;
+                return;
             }
-            Some(Ok(_)) => {
-                while let Some(fd) = inbox.take_fd() {
-                    let guard = ConnGuard::adopt(&core.shared, core.id);
-                    spawn_connection(&core, Stream::unix(fd), guard);
-                }
-            }
+            Some(Ok(_)) => serve_received(&core, &mut inbox),
         }
+    }
+    while matches!(inbox.try_read(&mut byte), Ok(n) if n > 0) {
+        serve_received(&core, &mut inbox);
+    }
+}
+
+fn serve_received(core: &Rc<Core>, inbox: &mut Stream) {
+    while let Some(fd) = inbox.take_fd() {
+        let guard = ConnGuard::adopt(&core.shared, core.id);
+        spawn_connection(core, Stream::unix(fd), guard);
     }
 }
 

@@ -198,6 +198,8 @@ fn bind_unix(
     };
     listen::prepare_unix_path(path).map_err(err)?;
     let listener = std::os::unix::net::UnixListener::bind(path).map_err(err)?;
+    // A client that gives up between poll and accept must not block the acceptor.
+    listener.set_nonblocking(true).map_err(err)?;
     listen::chmod_socket(path, mode).map_err(err)?;
     Ok(listener)
 }

@@ -88,6 +88,15 @@ impl Stream {
         }
     }
 
+    /// Reads what is already there without waiting (UNIX only; TCP reports
+    /// `WouldBlock`).
+    pub fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Unix { fd, fds, .. } => recv_with_fds(*fd, buf, fds),
+            Stream::Tcp(_) => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
     /// Writes all of `data`.
     pub async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
         match self {
