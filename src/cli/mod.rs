@@ -98,6 +98,7 @@ pub fn main() -> ExitCode {
 fn init_logging() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RINGSCAN_LOG")
                 .unwrap_or_else(|_| "warn".into()),
