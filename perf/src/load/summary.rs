@@ -272,7 +272,8 @@ pub fn summary(dir: &Path) -> Result<String, String> {
     });
     row("reload: RELOAD until done, s", &|s| match &s.reload {
         Some(r) if r.done => (format!("{:.2}", r.reload_s), Some(r.reload_s)),
-        Some(r) => (format!("not detected ({})", r.wait), None),
+        Some(r) if r.wait.starts_with("none") => ("no done signal".into(), None),
+        Some(r) => (format!("not seen within the timeout ({})", r.wait), None),
         None => dash(),
     });
     row("reload: RSS before, MiB", &|s| {
@@ -299,6 +300,29 @@ pub fn summary(dir: &Path) -> Result<String, String> {
             .unwrap_or_else(dash)
     });
     let _ = writeln!(out);
+    if both && shown[0].rounds.len() == shown[1].rounds.len() && !shown[0].rounds.is_empty() {
+        let pairs: Vec<String> = shown[0]
+            .rounds
+            .iter()
+            .zip(&shown[1].rounds)
+            .map(|(c, r)| ratio(Some(r.mb_s), Some(c.mb_s)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "MB/s ringscan / clamd round by round (each pair ran back to back): {}.\n",
+            pairs.join(", ")
+        );
+    }
+    for s in &shown {
+        if let Some(r) = s.reload.as_ref().filter(|r| !r.done) {
+            let _ = writeln!(
+                out,
+                "{}'s reload: no signal that it was done ({}); the peak is over the whole \
+                 sampling window.\n",
+                s.name, r.wait
+            );
+        }
+    }
 
     if let Some(e) = &engine {
         let row = e["rows"]
@@ -316,7 +340,10 @@ pub fn summary(dir: &Path) -> Result<String, String> {
                 e["detections"].as_u64().unwrap_or(0),
                 e["files"].as_u64().unwrap_or(0),
             );
-            let _ = writeln!(out, "| server / raw engine (MB/s) | ratio |\n|---|---:|");
+            let _ = writeln!(
+                out,
+                "| server MB/s over the ringscan engine's in-process MB/s | ratio |\n|---|---:|"
+            );
             for s in &shown {
                 if let Some((smb, _)) = s.rates() {
                     let _ = writeln!(out, "| {} | {} |", s.name, ratio(Some(smb), Some(mb)));
