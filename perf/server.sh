@@ -15,8 +15,8 @@
 #   7. writes perf/results/<YYYY-MM-DD>/server/: *.json, the logs, clamd.conf,
 #      machine.txt and summary.md.
 #
-#   perf/server.sh                 full run (about 3 minutes on 2 cores once built and
-#                                  the inputs exist; generating them adds about a minute)
+#   perf/server.sh                 full run: about 2 minutes on 2 cores once built
+#                                  (1 minute for clamd alone); the inputs take seconds
 #   perf/server.sh --only-clamd    clamd alone (also automatic while `ringscan serve`
 #                                  does not exist in this tree)
 #   perf/server.sh --smoke         1k signatures, 20 MB, one 5 s round: checks the
