@@ -59,8 +59,9 @@ pub struct Args {
     /// with --requests].
     #[arg(long, value_parser = parse_duration)]
     pub warmup: Option<Duration>,
-    /// INSTREAM chunk size (clamdscan sends 8 KiB chunks; the server must accept the
-    /// chunk length: clamd's limit is StreamMaxLength).
+    /// INSTREAM chunk size: the length each 4-byte header announces (clients differ;
+    /// smaller chunks cost more writes and reads; clamd refuses a chunk beyond what is
+    /// left of StreamMaxLength).
     #[arg(long, value_parser = parse_size, default_value = "64K")]
     pub chunk: u64,
     /// One IDSESSION connection per client instead of one connection per request.
