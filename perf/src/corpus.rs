@@ -48,11 +48,15 @@ pub struct Corpus {
     pub bytes: u64,
 }
 
-/// Reads the whole corpus.
+/// Reads the whole corpus, but a top-level `manifest.tsv` (bench-corpus's list of the
+/// files, no corpus object; `ringscan-perf closed` leaves it out too).
 pub fn load(dir: &Path) -> Result<Corpus, String> {
     let mut files = Vec::new();
     let mut bytes = 0;
     for path in walk(dir)? {
+        if path.parent() == Some(dir) && path.file_name().is_some_and(|n| n == "manifest.tsv") {
+            continue;
+        }
         let data = fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         bytes += data.len() as u64;
         files.push(data);

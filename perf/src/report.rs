@@ -124,28 +124,36 @@ fn dash() -> String {
 /// The throughput table.
 pub fn throughput_tables(t: &Throughput) -> Table {
     let l = &t.ringscan_load;
-    let mut tab =
-        Table::new(
-            format!(
-            "Throughput: {} files, {:.1} MB; single thread, best of {} passes after 1 warm-up{}",
+    let mut tab = Table::new(
+        format!(
+            "Throughput: {} files, {:.1} MB; {}, best of {} passes after 1 warm-up{}",
             t.files,
             t.bytes as f64 / 1e6,
+            if t.threads > 1 {
+                format!("{} threads", t.threads)
+            } else {
+                "single thread".to_string()
+            },
             t.passes,
-            if t.allmatch { "; ringscan --allmatch" } else { "" }
+            if t.allmatch {
+                "; ringscan --allmatch"
+            } else {
+                ""
+            }
         ),
-            &[
-                "contender",
-                "compile s",
-                "patterns",
-                "dropped",
-                "HS MiB",
-                "RSS +MiB",
-                "best s",
-                "MB/s",
-                "files/s",
-                "matched files",
-            ],
-        );
+        &[
+            "contender",
+            "compile s",
+            "patterns",
+            "dropped",
+            "HS MiB",
+            "RSS +MiB",
+            "best s",
+            "MB/s",
+            "files/s",
+            "matched files",
+        ],
+    );
     let raw_stats = |name: &str| -> Option<&CompileStats> {
         match name {
             "raw-full" => t.raw_full.as_ref(),

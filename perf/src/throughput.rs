@@ -1,11 +1,13 @@
 //! `engine-bench throughput`: one signature set, one in-memory corpus, and side by side
 //! the full ringscan scan, raw Hyperscan on whole-body regexes, raw Hyperscan on the
-//! engine's own anchors, and MD5 of every file as a reference. Single thread (pin it
-//! from outside with `taskset`); one warm-up pass, then the best of N, with the
+//! engine's own anchors, and MD5 of every file as a reference. Single thread by default
+//! (pin it from outside with `taskset`); `--threads N` hands the files out to N threads,
+//! each with its own scanner or scratch. One warm-up pass, then the best of N, with the
 //! contenders interleaved within each pass so that drift hits all of them alike.
 
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyperscan::{BlockDatabase, Matching, Scratch};
@@ -55,6 +57,11 @@ pub struct Args {
     /// as the raw rows always scan whole files.
     #[arg(long)]
     pub allmatch: bool,
+    /// Scan with this many threads: files are handed out one at a time to N threads,
+    /// each with its own `Scanner` (raw rows: its own Hyperscan scratch) on one shared
+    /// engine. 1 (the default) scans on the main thread.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: u16,
 }
 
 /// What loading the ringscan engine took.
@@ -124,6 +131,9 @@ pub struct Throughput {
     pub bytes: u64,
     /// Timed passes.
     pub passes: usize,
+    /// Scanning threads (`--threads`; older results: 1).
+    #[serde(default = "one")]
+    pub threads: usize,
     /// ringscan ran with `all_matches`.
     pub allmatch: bool,
     /// Hyperscan library version.
@@ -151,10 +161,69 @@ pub struct Throughput {
     pub peak_rss_kib: u64,
 }
 
+fn one() -> usize {
+    1
+}
+
+/// What one sweep found: files matched, matches, errors.
+#[derive(Clone, Copy, Default)]
+struct Tally {
+    matched: u64,
+    matches: u64,
+    errors: u64,
+}
+
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, o: Tally) {
+        self.matched += o.matched;
+        self.matches += o.matches;
+        self.errors += o.errors;
+    }
+}
+
+/// Runs `f` over every file: inline with one state, else on one thread per state, the
+/// files handed out one at a time (sizes vary a lot, so no static split).
+fn spread<S: Send>(
+    states: &mut [S],
+    files: &[Vec<u8>],
+    f: impl Fn(&mut S, &[u8]) -> Tally + Sync,
+) -> Tally {
+    let mut total = Tally::default();
+    if let [state] = states {
+        for data in files {
+            total += f(state, data);
+        }
+        return total;
+    }
+    let next = AtomicUsize::new(0);
+    let (next, f) = (&next, &f);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = states
+            .iter_mut()
+            .map(|state| {
+                s.spawn(move || {
+                    let mut t = Tally::default();
+                    while let Some(data) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        t += f(state, data);
+                    }
+                    t
+                })
+            })
+            .collect();
+        for w in workers {
+            total += w.join().expect("scan thread panicked");
+        }
+    });
+    total
+}
+
 enum Contender {
-    Ringscan(&'static str, Rc<Engine>, Box<Scanner>),
-    Raw(String, BlockDatabase, Scratch),
-    Md5,
+    /// One scanner per thread.
+    Ringscan(&'static str, Arc<Engine>, Vec<Scanner>),
+    /// One scratch per thread.
+    Raw(String, BlockDatabase, Vec<Scratch>),
+    /// The thread count.
+    Md5(usize),
 }
 
 impl Contender {
@@ -162,49 +231,53 @@ impl Contender {
         match self {
             Contender::Ringscan(name, ..) => name,
             Contender::Raw(name, ..) => name,
-            Contender::Md5 => "md5",
+            Contender::Md5(_) => "md5",
         }
     }
 
-    /// One sweep over the corpus: (time, files matched, matches, errors).
-    fn sweep(&mut self, corpus: &Corpus, opts: ScanOptions) -> (Duration, u64, u64, u64) {
-        let (mut matched, mut matches, mut errors) = (0u64, 0u64, 0u64);
+    /// One sweep over the corpus.
+    fn sweep(&mut self, corpus: &Corpus, opts: ScanOptions) -> (Duration, Tally) {
         let start = Instant::now();
-        match self {
-            Contender::Ringscan(_, engine, scanner) => {
-                for data in &corpus.files {
+        let tally = match self {
+            Contender::Ringscan(_, engine, scanners) => {
+                let engine: &Engine = engine;
+                spread(scanners, &corpus.files, |scanner, data| {
                     let report = scanner.scan(engine, data, opts);
                     match report.verdict() {
-                        Verdict::Detected(_) => {
-                            matched += 1;
-                            matches += 1;
-                        }
-                        Verdict::Clean => {}
-                        Verdict::NotScanned(_) | Verdict::Error(_) => errors += 1,
+                        Verdict::Detected(_) => Tally {
+                            matched: 1,
+                            matches: 1,
+                            errors: 0,
+                        },
+                        Verdict::Clean => Tally::default(),
+                        Verdict::NotScanned(_) | Verdict::Error(_) => Tally {
+                            errors: 1,
+                            ..Tally::default()
+                        },
                     }
-                }
+                })
             }
-            Contender::Raw(_, db, scratch) => {
-                for data in &corpus.files {
+            Contender::Raw(_, db, scratches) => {
+                let db: &BlockDatabase = db;
+                spread(scratches, &corpus.files, |scratch, data| {
                     let mut n = 0u64;
-                    let r = db.scan(data.as_slice(), scratch, |_, _, _, _| {
+                    let r = db.scan(data, scratch, |_, _, _, _| {
                         n += 1;
                         Matching::Continue
                     });
-                    if r.is_err() {
-                        errors += 1;
+                    Tally {
+                        matched: (n > 0) as u64,
+                        matches: n,
+                        errors: r.is_err() as u64,
                     }
-                    matched += (n > 0) as u64;
-                    matches += n;
-                }
+                })
             }
-            Contender::Md5 => {
-                for data in &corpus.files {
-                    std::hint::black_box(Md5::digest(data));
-                }
-            }
-        }
-        (start.elapsed(), matched, matches, errors)
+            Contender::Md5(threads) => spread(&mut vec![(); *threads], &corpus.files, |_, data| {
+                std::hint::black_box(Md5::digest(data));
+                Tally::default()
+            }),
+        };
+        (start.elapsed(), tally)
     }
 }
 
@@ -232,6 +305,7 @@ fn measure_in(args: &Args, work: &Path) -> Result<Throughput, String> {
         files: corpus.files.len(),
         bytes: corpus.bytes,
         passes: args.passes.max(1),
+        threads: args.threads as usize,
         hyperscan: hyperscan::version_str().to_string_lossy().into_owned(),
         ..Default::default()
     };
@@ -268,15 +342,21 @@ fn measure_in(args: &Args, work: &Path) -> Result<Throughput, String> {
         rss_after_kib: after.now_kib,
         peak_after_kib: after.peak_kib,
     };
-    let engine = Rc::new(engine);
-    let mut scanner = Scanner::new();
-    scanner.prepare(&engine)?;
-    let mut raw_pass = Scanner::new();
-    raw_pass.prepare(&engine)?;
+    let threads = out.threads;
+    let scanners = |engine: &Engine| -> Result<Vec<Scanner>, String> {
+        (0..threads)
+            .map(|_| {
+                let mut scanner = Scanner::new();
+                scanner.prepare(engine)?;
+                Ok(scanner)
+            })
+            .collect()
+    };
+    let engine = Arc::new(engine);
     let mut contenders = vec![
-        Contender::Ringscan("ringscan", engine.clone(), Box::new(scanner)),
+        Contender::Ringscan("ringscan", engine.clone(), scanners(&engine)?),
         // The same engine, raw bytes only: what the normalized-text pass costs.
-        Contender::Ringscan("ringscan-raw-pass", engine, Box::new(raw_pass)),
+        Contender::Ringscan("ringscan-raw-pass", engine.clone(), scanners(&engine)?),
     ];
     if let Some(files) = content_only(&args.sigs) {
         eprintln!("engine-bench: loading a content-only ringscan engine (.ndb/.ldb files only)");
@@ -286,12 +366,11 @@ fn measure_in(args: &Args, work: &Path) -> Result<Throughput, String> {
             cache_dir: None,
         })
         .map_err(|e| e.to_string())?;
-        let mut scanner = Scanner::new();
-        scanner.prepare(&engine)?;
+        let scanners = scanners(&engine)?;
         contenders.push(Contender::Ringscan(
             "ringscan-content",
-            Rc::new(engine),
-            Box::new(scanner),
+            Arc::new(engine),
+            scanners,
         ));
     }
 
@@ -308,7 +387,12 @@ fn measure_in(args: &Args, work: &Path) -> Result<Throughput, String> {
         }
         if let Some(db) = db {
             let scratch = db.alloc_scratch().map_err(|e| e.to_string())?;
-            contenders.push(Contender::Raw(format!("raw-{}", what.name()), db, scratch));
+            let scratches = vec![scratch; threads];
+            contenders.push(Contender::Raw(
+                format!("raw-{}", what.name()),
+                db,
+                scratches,
+            ));
         }
         Ok(Some(stats))
     };
@@ -318,7 +402,7 @@ fn measure_in(args: &Args, work: &Path) -> Result<Throughput, String> {
     if !args.no_raw {
         out.raw_full = raw(What::Full, "whole bodies as regexes")?;
     }
-    contenders.push(Contender::Md5);
+    contenders.push(Contender::Md5(threads));
 
     let mut rows: Vec<Row> = contenders
         .iter()
@@ -345,7 +429,12 @@ fn measure_in(args: &Args, work: &Path) -> Result<Throughput, String> {
             } else {
                 opts
             };
-            let (time, matched, matches, errors) = c.sweep(&corpus, opts);
+            let (time, tally) = c.sweep(&corpus, opts);
+            let Tally {
+                matched,
+                matches,
+                errors,
+            } = tally;
             let secs = time.as_secs_f64();
             if pass == 0 {
                 eprintln!("engine-bench: warm-up {:<12} {:>8.3} s", row.name, secs);

@@ -1,0 +1,102 @@
+//! `ringscan-perf`: load and memory measurements of a clamd-protocol server (ClamAV's
+//! clamd or `ringscan serve`) from outside. A thin command line over
+//! `ringscan_perf::load`; see `perf/README.md` ("Server: ringscan vs clamd").
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use ringscan_perf::load::{closed, server, summary, util};
+
+#[derive(Parser)]
+#[command(
+    name = "ringscan-perf",
+    about = "Load and memory measurements of clamd-protocol servers (clamd, ringscan serve)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Closed-loop INSTREAM load: N clients, each sending its next object as soon as the
+    /// previous answer is in; verdicts checked; throughput and latency percentiles.
+    Closed(closed::Args),
+    /// Start a server, time it until zPING answers PONG, print its RSS; leave it running.
+    Launch(server::LaunchArgs),
+    /// Send zRELOAD and follow the server's RSS until the reload is done.
+    Reload(server::ReloadArgs),
+    /// Stop a server: SIGTERM, then SIGKILL after the grace period.
+    Stop {
+        /// Its pid.
+        #[arg(long)]
+        pid: u32,
+        /// How long to wait after SIGTERM.
+        #[arg(long, value_parser = util::parse_duration, default_value = "10s")]
+        grace: Duration,
+    },
+    /// Print summary.md for a perf/server.sh results directory.
+    Summary {
+        /// The results directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.cmd {
+        Cmd::Closed(a) => {
+            closed::run(&a)?;
+        }
+        Cmd::Launch(a) => {
+            let r = server::launch(&a)?;
+            println!(
+                "{}pid {}: PONG after {:.3} s; RSS {:.1} MiB, peak {:.1} MiB, CPU {:.2} s",
+                r.label
+                    .as_deref()
+                    .map(|l| format!("[{l}] "))
+                    .unwrap_or_default(),
+                r.pid,
+                r.load_s,
+                r.rss_kib as f64 / 1024.0,
+                r.peak_rss_kib as f64 / 1024.0,
+                r.cpu_s
+            );
+        }
+        Cmd::Reload(a) => {
+            let r = server::reload(&a)?;
+            if let Some(p) = &a.json {
+                util::write_json(p, &r)?;
+            }
+            println!(
+                "{}RELOAD -> {:?}; {}; RSS {:.1} MiB before, peak {:.1} MiB, {:.1} MiB after; CPU {:.2} s",
+                r.label.as_deref().map(|l| format!("[{l}] ")).unwrap_or_default(),
+                r.reply,
+                if r.done {
+                    format!("done after {:.3} s", r.reload_s)
+                } else {
+                    format!("done not detected ({})", r.wait)
+                },
+                r.rss_before_kib as f64 / 1024.0,
+                r.peak_rss_kib as f64 / 1024.0,
+                r.rss_after_kib as f64 / 1024.0,
+                r.cpu_s
+            );
+        }
+        Cmd::Stop { pid, grace } => server::stop(pid, grace)?,
+        Cmd::Summary { dir } => print!("{}", summary::summary(&dir)?),
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ringscan-perf: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

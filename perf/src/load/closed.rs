@@ -1,0 +1,550 @@
+//! The closed-loop driver: N client threads, each sending its next request as soon as
+//! the previous reply is in. Blocking sockets, one thread per client.
+//!
+//! Each request is what clamdscan (`--stream`) or pyclamd sends: a fresh connection,
+//! `zINSTREAM\0`, the object in `--chunk`-sized chunks, the zero-length chunk, the
+//! reply, close. With `--session`, each client keeps one `zIDSESSION\0` connection and
+//! sends its INSTREAMs on it one at a time (reconnecting after an error).
+//!
+//! Objects are handed out round-robin from one shared counter, so every client cycles
+//! through the whole corpus and the mix over the run is the corpus's mix.
+//!
+//! The window: with `--duration`, requests completing between the end of `--warmup`
+//! and the deadline are samples; clients start nothing after the deadline, and what is
+//! in flight then completes but is not counted. With `--requests`, the window runs from
+//! the end of the warm-up to the last completion. Throughput is right answers (and
+//! their bytes) in the window over its length.
+//!
+//! What the latency is: from before `connect` (or, with `--session`, before the first
+//! byte of the request) until the whole reply is read. In a closed loop that is the
+//! service time at this concurrency, queueing inside the server included; the load
+//! adapts to the server, so a stall delays the next requests instead of being sampled
+//! by them (coordinated omission). It is not the latency clients at a given arrival
+//! rate would see; that needs an open-loop run at a fixed rate.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::clamd::{parse_scan_reply, Reply, Session, Target};
+use super::objects::{Check, CorpusInfo, ExpectSpec, Object, Objects};
+use super::recorder::{encode_histogram, spectrum, ErrorKind, Latency, Recorder};
+use super::server::{self, Mem, Sampler, Samples};
+use super::util::{parse_duration, parse_size, unix_now, write_json};
+
+/// Arguments of `ringscan-perf closed`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// The server: clamd+unix:/path/to/sock or clamd+tcp:HOST:PORT.
+    #[arg(long)]
+    pub target: Target,
+    /// Corpus directory: every regular file under it (but a top-level manifest.tsv) is
+    /// read into memory before the run.
+    #[arg(long)]
+    pub corpus: PathBuf,
+    /// Concurrent clients (threads), each with one request in flight.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub concurrency: u32,
+    /// Measure for this long after the warm-up (e.g. 20s, 2m) [default: 20s unless
+    /// --requests].
+    #[arg(long, value_parser = parse_duration, conflicts_with = "requests")]
+    pub duration: Option<Duration>,
+    /// Send this many requests in all (warm-up included), then stop.
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// Answers completing this early are not samples [default: 2s with a duration, 0s
+    /// with --requests].
+    #[arg(long, value_parser = parse_duration)]
+    pub warmup: Option<Duration>,
+    /// INSTREAM chunk size: the length each 4-byte header announces (clients differ;
+    /// smaller chunks cost more writes and reads; clamd refuses a chunk beyond what is
+    /// left of StreamMaxLength).
+    #[arg(long, value_parser = parse_size, default_value = "64K")]
+    pub chunk: u64,
+    /// One IDSESSION connection per client instead of one connection per request.
+    #[arg(long)]
+    pub session: bool,
+    /// Where the expected verdicts come from: auto (the corpus's manifest.tsv, else a
+    /// first pass), manifest, first-pass, none, or a FILE of
+    /// `name<TAB>OK|FOUND[<TAB>sig[,sig]]` lines.
+    #[arg(long, default_value = "auto")]
+    pub expect: ExpectSpec,
+    /// bench-corpus's hash-hits.tsv (`name<TAB>file`): these files are also expected FOUND.
+    #[arg(long)]
+    pub hash_hits: Option<PathBuf>,
+    /// Socket timeout for connect and for every read and write.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub timeout: Duration,
+    /// The server's pid: its RSS is sampled and its CPU time read around the window.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// RSS sampling interval (with --server-pid).
+    #[arg(long, value_parser = parse_duration, default_value = "100ms")]
+    pub sample_interval: Duration,
+    /// A name for the report (e.g. clamd, ringscan).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// No text report on stdout.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// The server during the run (with `--server-pid`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ServerDuring {
+    /// Its pid.
+    pub pid: u32,
+    /// Before the warm-up.
+    pub before: Mem,
+    /// After the last answer: the steady state with every worker warmed up.
+    pub after: Mem,
+    /// Sampled RSS from start to end (warm-up included).
+    pub samples: Samples,
+    /// CPU seconds (all threads) inside the window.
+    pub cpu_s: f64,
+    /// CPU seconds per GB (10^9 bytes) answered in the window.
+    pub cpu_s_per_gb: f64,
+}
+
+/// Everything `closed` measured.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ClosedReport {
+    /// `--label`.
+    pub label: Option<String>,
+    /// The target.
+    pub target: String,
+    /// `instream` (connection per request) or `instream-session`.
+    pub mode: String,
+    /// Clients.
+    pub concurrency: u32,
+    /// INSTREAM chunk bytes.
+    pub chunk: u64,
+    /// The corpus.
+    pub corpus: CorpusInfo,
+    /// Requested duration, seconds (0 with --requests).
+    pub duration_s: f64,
+    /// Requested requests (0 with --duration).
+    pub requests_limit: u64,
+    /// Warm-up, seconds.
+    pub warmup_s: f64,
+    /// The measured window, seconds.
+    pub window_s: f64,
+    /// Right answers in the window.
+    pub requests: u64,
+    /// Of those, FOUND.
+    pub found: u64,
+    /// Of those, OK.
+    pub clean: u64,
+    /// Payload bytes of those.
+    pub bytes: u64,
+    /// Right answers outside the window (warm-up, tail): not samples.
+    pub outside_window: u64,
+    /// Requests that failed or got a wrong verdict, whenever they happened.
+    pub errors: u64,
+    /// By kind.
+    pub errors_by_kind: std::collections::BTreeMap<String, u64>,
+    /// The first few error messages.
+    pub error_examples: Vec<String>,
+    /// Right answers per second.
+    pub files_s: f64,
+    /// Their MB (10^6 bytes) per second.
+    pub mb_s: f64,
+    /// Latency of right answers, ms.
+    pub latency_ms: Latency,
+    /// `(percentile, ms)` for plots.
+    pub percentiles_ms: Vec<(f64, f64)>,
+    /// The latency histogram (µs), HdrHistogram V2 compressed, base64.
+    pub histogram: String,
+    /// CPU seconds this client process used (all threads) over the run.
+    pub client_cpu_s: f64,
+    /// The server, when --server-pid was given.
+    pub server: Option<ServerDuring>,
+    /// Unix time of the start.
+    pub started_unix: f64,
+}
+
+/// One request: send `obj`, return the parsed reply. `session` is the client's
+/// IDSESSION when `--session`, opened on demand and dropped after any failure.
+fn request(
+    target: &Target,
+    obj: &Object,
+    chunk: usize,
+    timeout: Duration,
+    session: Option<&mut Option<Session>>,
+) -> Result<Reply, (ErrorKind, String)> {
+    let io = |connecting: bool| {
+        move |e: std::io::Error| (ErrorKind::of_io(&e, connecting), e.to_string())
+    };
+    match session {
+        None => {
+            let mut conn = target.connect(timeout).map_err(io(true))?;
+            if let Err(e) = conn.send_instream(&obj.data, chunk) {
+                // The server may have answered and closed (size limit): say what it said.
+                let _ = conn.set_read_timeout(Duration::from_millis(200));
+                return match conn.read_reply() {
+                    Ok(r) => Err((ErrorKind::ServerError, format!("{r} (while sending: {e})"))),
+                    Err(_) => Err(io(false)(e)),
+                };
+            }
+            let text = conn.read_reply().map_err(io(false))?;
+            parse_scan_reply(&text, None).map_err(|e| (ErrorKind::Protocol, e))
+        }
+        Some(slot) => {
+            if slot.is_none() {
+                *slot = Some(Session::open(target, timeout).map_err(io(true))?);
+            }
+            let s = slot.as_mut().expect("just opened");
+            let id = s.id();
+            let result = s
+                .conn()
+                .send_instream(&obj.data, chunk)
+                .and_then(|_| s.conn().read_reply())
+                .map_err(io(false))
+                .and_then(|text| {
+                    parse_scan_reply(&text, Some(id)).map_err(|e| (ErrorKind::Protocol, e))
+                });
+            match &result {
+                Ok(Reply::Clean) | Ok(Reply::Found(_)) => s.advance(),
+                // After an error the server may have closed the session: start over.
+                _ => *slot = None,
+            }
+            result
+        }
+    }
+}
+
+/// Checks a reply against the object's expectation.
+fn judge(
+    obj: &Object,
+    reply: Result<Reply, (ErrorKind, String)>,
+) -> Result<bool, (ErrorKind, String)> {
+    match reply.map_err(|(kind, e)| (kind, format!("{}: {e}", obj.name)))? {
+        Reply::Error(e) => Err((ErrorKind::ServerError, format!("{}: {e}", obj.name))),
+        r => match obj.expect.check(&r) {
+            Check::Right => Ok(matches!(r, Reply::Found(_))),
+            Check::WrongVerdict => Err((
+                ErrorKind::WrongVerdict,
+                format!(
+                    "{}: expected {}, got {r:?}",
+                    obj.name,
+                    obj.expect.describe()
+                ),
+            )),
+            Check::WrongName => Err((
+                ErrorKind::WrongName,
+                format!(
+                    "{}: expected {}, got {r:?}",
+                    obj.name,
+                    obj.expect.describe()
+                ),
+            )),
+        },
+    }
+}
+
+/// The server's CPU seconds when the window opened and closed.
+#[derive(Default)]
+struct CpuMarks {
+    warm_end: Mutex<Option<f64>>,
+    deadline: Mutex<Option<f64>>,
+}
+
+impl CpuMarks {
+    /// Reads the server's CPU time into `slot` unless some client did already.
+    fn mark(&self, slot: &Mutex<Option<f64>>, pid: u32) {
+        let mut at = slot.lock().unwrap();
+        if at.is_none() {
+            *at = server::cpu_seconds(pid).ok();
+        }
+    }
+}
+
+/// CPU seconds of this process.
+fn self_cpu() -> f64 {
+    server::cpu_seconds(std::process::id()).unwrap_or(0.0)
+}
+
+/// Runs the closed loop on loaded objects.
+pub fn drive(args: &Args, objects: &Objects) -> Result<ClosedReport, String> {
+    let duration = match (args.duration, args.requests) {
+        (Some(d), _) => Some(d),
+        (None, None) => Some(Duration::from_secs(20)),
+        (None, Some(_)) => None,
+    };
+    let warmup = args.warmup.unwrap_or(if duration.is_some() {
+        Duration::from_secs(2)
+    } else {
+        Duration::ZERO
+    });
+    let chunk = args.chunk.clamp(1, u32::MAX as u64) as usize;
+    let n_obj = objects.objects.len() as u64;
+    let next = AtomicU64::new(0);
+    let last_done_ns = AtomicU64::new(0);
+
+    let sampler = args
+        .server_pid
+        .map(|pid| -> Result<_, String> {
+            let before = server::mem(pid).map_err(|e| format!("server pid {pid}: {e}"))?;
+            Ok((
+                pid,
+                before,
+                Sampler::start(pid, args.sample_interval, false),
+            ))
+        })
+        .transpose()?;
+    let cpu_client0 = self_cpu();
+    let started_unix = unix_now();
+    let start = Instant::now();
+    let warm_end = start + warmup;
+    let deadline = duration.map(|d| warm_end + d);
+    // Server CPU at the window's edges, read by whichever client crosses one first.
+    let marks = CpuMarks::default();
+    if warmup.is_zero() {
+        if let Some((pid, ..)) = &sampler {
+            marks.mark(&marks.warm_end, *pid);
+        }
+    }
+
+    let mut total = Recorder::new();
+    std::thread::scope(|s| {
+        let clients: Vec<_> = (0..args.concurrency)
+            .map(|_| {
+                let (next, last_done_ns, marks) = (&next, &last_done_ns, &marks);
+                let sampler_pid = sampler.as_ref().map(|(pid, ..)| *pid);
+                s.spawn(move || {
+                    let mut rec = Recorder::new();
+                    let mut session: Option<Option<Session>> = args.session.then_some(None);
+                    loop {
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        if args.requests.is_some_and(|max| n >= max) {
+                            break;
+                        }
+                        let t0 = Instant::now();
+                        if deadline.is_some_and(|d| t0 >= d) {
+                            if let Some(pid) = sampler_pid {
+                                marks.mark(&marks.deadline, pid);
+                            }
+                            break;
+                        }
+                        if t0 >= warm_end {
+                            if let Some(pid) = sampler_pid {
+                                marks.mark(&marks.warm_end, pid);
+                            }
+                        }
+                        let obj = &objects.objects[(n % n_obj) as usize];
+                        let reply =
+                            request(&args.target, obj, chunk, args.timeout, session.as_mut());
+                        let t1 = Instant::now();
+                        match judge(obj, reply) {
+                            Ok(found) => {
+                                let inside = t1 >= warm_end && deadline.is_none_or(|d| t1 <= d);
+                                if inside {
+                                    rec.record_ok(t1 - t0, obj.data.len() as u64, found);
+                                    let ns = (t1 - start).as_nanos() as u64;
+                                    last_done_ns.fetch_max(ns, Ordering::Relaxed);
+                                } else {
+                                    rec.outside_window += 1;
+                                }
+                            }
+                            Err((kind, msg)) => rec.record_error(kind, || msg),
+                        }
+                    }
+                    if let Some(Some(s)) = session {
+                        s.end();
+                    }
+                    rec
+                })
+            })
+            .collect();
+        for c in clients {
+            match c.join() {
+                Ok(rec) => total.merge(&rec),
+                Err(_) => total.record_error(ErrorKind::Io, || "a client thread panicked".into()),
+            }
+        }
+    });
+    let end = Instant::now();
+    let client_cpu_s = self_cpu() - cpu_client0;
+
+    let window_end = match deadline {
+        Some(d) => d.min(end),
+        None => start + Duration::from_nanos(last_done_ns.load(Ordering::Relaxed)),
+    };
+    let window_s = window_end.saturating_duration_since(warm_end).as_secs_f64();
+    let server = sampler.map(|(pid, before, sampler)| {
+        let cpu_end = marks
+            .deadline
+            .lock()
+            .unwrap()
+            .or_else(|| server::cpu_seconds(pid).ok())
+            .unwrap_or(0.0);
+        let samples = sampler.stop();
+        let after = server::mem(pid).unwrap_or_default();
+        let cpu_s = marks
+            .warm_end
+            .lock()
+            .unwrap()
+            .map(|c0| cpu_end - c0)
+            .unwrap_or(0.0);
+        ServerDuring {
+            pid,
+            before,
+            after,
+            samples,
+            cpu_s,
+            cpu_s_per_gb: if total.bytes > 0 {
+                cpu_s / (total.bytes as f64 / 1e9)
+            } else {
+                0.0
+            },
+        }
+    });
+    let rate = |x: f64| if window_s > 0.0 { x / window_s } else { 0.0 };
+    Ok(ClosedReport {
+        label: args.label.clone(),
+        target: args.target.to_string(),
+        mode: if args.session {
+            "instream-session"
+        } else {
+            "instream"
+        }
+        .into(),
+        concurrency: args.concurrency,
+        chunk: chunk as u64,
+        corpus: objects.info(),
+        duration_s: duration.map(|d| d.as_secs_f64()).unwrap_or(0.0),
+        requests_limit: args.requests.unwrap_or(0),
+        warmup_s: warmup.as_secs_f64(),
+        window_s,
+        requests: total.ok,
+        found: total.found,
+        clean: total.clean,
+        bytes: total.bytes,
+        outside_window: total.outside_window,
+        errors: total.error_count(),
+        errors_by_kind: total
+            .errors
+            .iter()
+            .map(|(k, n)| (k.as_str().to_string(), *n))
+            .collect(),
+        error_examples: total.examples.clone(),
+        files_s: rate(total.ok as f64),
+        mb_s: rate(total.bytes as f64 / 1e6),
+        latency_ms: Latency::of(&total.hist),
+        percentiles_ms: spectrum(&total.hist),
+        histogram: encode_histogram(&total.hist),
+        client_cpu_s,
+        server,
+        started_unix,
+    })
+}
+
+/// Loads the corpus (and runs the first pass when the expectations need one).
+pub fn load_objects(args: &Args) -> Result<Objects, String> {
+    eprintln!("ringscan-perf: reading {}", args.corpus.display());
+    let mut objects = Objects::load(&args.corpus, &args.expect, args.hash_hits.as_deref())?;
+    if objects.needs_first_pass {
+        eprintln!(
+            "ringscan-perf: first pass over {} objects to learn the verdicts",
+            objects.objects.len()
+        );
+        let chunk = args.chunk.clamp(1, u32::MAX as u64) as usize;
+        objects.learn(|o| {
+            request(&args.target, o, chunk, args.timeout, None)
+                .map_err(|(k, m)| format!("{}: {m}", k.as_str()))
+        })?;
+    }
+    Ok(objects)
+}
+
+/// The text report.
+pub fn text(r: &ClosedReport) -> String {
+    let mut s = String::new();
+    use std::fmt::Write as _;
+    let c = &r.corpus;
+    let _ = writeln!(
+        s,
+        "{}{} {}, {} clients, chunk {} B; corpus {} files, {:.1} MB ({} expected FOUND, {} OK, {} unchecked; {})",
+        r.label.as_deref().map(|l| format!("[{l}] ")).unwrap_or_default(),
+        r.target,
+        r.mode,
+        r.concurrency,
+        r.chunk,
+        c.files,
+        c.bytes as f64 / 1e6,
+        c.expect_found,
+        c.expect_clean,
+        c.unchecked,
+        c.expect_source
+    );
+    let _ = writeln!(
+        s,
+        "window {:.2} s after {:.1} s warm-up: {} requests ({} FOUND, {} OK), {} outside the window",
+        r.window_s, r.warmup_s, r.requests, r.found, r.clean, r.outside_window
+    );
+    let errs: Vec<String> = r
+        .errors_by_kind
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    let _ = writeln!(
+        s,
+        "errors {}{}",
+        r.errors,
+        if errs.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", errs.join(", "))
+        }
+    );
+    for e in &r.error_examples {
+        let _ = writeln!(s, "  {e}");
+    }
+    let _ = writeln!(s, "throughput {:.1} files/s, {:.1} MB/s", r.files_s, r.mb_s);
+    let l = &r.latency_ms;
+    let _ = writeln!(
+        s,
+        "latency ms  p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  (mean {:.2}, min {:.2})",
+        l.p50, l.p90, l.p99, l.p999, l.max, l.mean, l.min
+    );
+    let _ = writeln!(s, "client CPU {:.1} s", r.client_cpu_s);
+    if let Some(sv) = &r.server {
+        let _ = writeln!(
+            s,
+            "server pid {}: RSS {:.1} MiB before, {:.1} MiB max sampled, {:.1} MiB after; CPU {:.1} s in the window ({:.1} s/GB)",
+            sv.pid,
+            sv.before.rss_kib as f64 / 1024.0,
+            sv.samples.max_rss_kib as f64 / 1024.0,
+            sv.after.rss_kib as f64 / 1024.0,
+            sv.cpu_s,
+            sv.cpu_s_per_gb
+        );
+    }
+    s
+}
+
+/// `ringscan-perf closed`.
+pub fn run(args: &Args) -> Result<ClosedReport, String> {
+    let objects = load_objects(args)?;
+    eprintln!(
+        "ringscan-perf: {} objects, {:.1} MB in memory; {} clients against {}",
+        objects.objects.len(),
+        objects.bytes as f64 / 1e6,
+        args.concurrency,
+        args.target
+    );
+    let report = drive(args, &objects)?;
+    if let Some(p) = &args.json {
+        write_json(p, &report)?;
+    }
+    if !args.quiet {
+        print!("{}", text(&report));
+    }
+    Ok(report)
+}
