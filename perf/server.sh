@@ -40,7 +40,7 @@
 #   RINGSCAN_PERF_RINGSCAN_ARGS        extra `ringscan serve` arguments (e.g. --config F)
 #   RINGSCAN_PERF_RINGSCAN_RELOAD_WAIT how to see ringscan's reload finish: none (sample
 #                              for RINGSCAN_PERF_RELOAD_WINDOW), version, pong, or
-#                              log:FILE:TEXT [none]
+#                              log:FILE:TEXT [its log line "publishing to every core"]
 #   RINGSCAN_PERF_RELOAD_WINDOW        RSS sampling after RELOAD when there is no done
 #                              signal, and after it otherwise [10s / 3s]
 #   CARGO_TARGET_DIR           as for cargo
@@ -199,7 +199,7 @@ servers=(clamd)
 if [ "$have_ringscan" = 1 ]; then
   # shellcheck disable=SC2086 # RINGSCAN_PERF_RINGSCAN_ARGS is split on purpose
   RINGSCAN_CACHE_DIR="$run/ringscan-cache" start_server ringscan "clamd+unix:$run/ringscan.sock" \
-    "$ringscan" serve --db "$W/db" --unix "$run/ringscan.sock" --tcp "" --cores "$cores" \
+    "$ringscan" serve --db "$W/db" --unix "$run/ringscan.sock" --tcp "" --cores "$cores" --no-cache \
     ${RINGSCAN_PERF_RINGSCAN_ARGS:-}
   servers+=(ringscan)
 else
@@ -224,7 +224,9 @@ for name in "${servers[@]}"; do
   if [ "$name" = clamd ]; then
     wait_for="log:$out/clamd.log:Activating the newly loaded database" settle="${window:-3s}"
   else
-    wait_for="${RINGSCAN_PERF_RINGSCAN_RELOAD_WAIT:-none}" settle="${window:-10s}"
+    # --no-cache above: the reload compiles everything again, the worst case (an
+    # unchanged database would come from the compiled-database cache).
+    wait_for="${RINGSCAN_PERF_RINGSCAN_RELOAD_WAIT:-log:$out/ringscan.log:publishing to every core}" settle="${window:-10s}"
     [ "$wait_for" = none ] || settle="${window:-3s}"
   fi
   "$rp" reload --label "$name" --target "clamd+unix:$run/$name.sock" --pid "$(cat "$run/$name.pid")" \

@@ -224,18 +224,22 @@ impl Scanner {
             };
         }
 
-        let hits = &mut self.hits;
-        engine
-            .hashes
-            .lookup_each(data, &mut self.digests, &mut |id| {
-                hits.push(SigId(id));
-                opts.all_matches
-            });
+        // ClamAV's order: the raw bytes' content signatures, then the hash
+        // signatures, then the normalized text. It decides which detection is
+        // reported first when several match (clamd reports a body signature over a
+        // hash signature of the same object).
+        let (error, spent) = self.content_pass(engine, data, None, opts.all_matches);
+        report_error = report_error.or(error);
+        exhausted += spent;
 
         if self.hits.is_empty() || opts.all_matches {
-            let (error, spent) = self.content_pass(engine, data, None, opts.all_matches);
-            report_error = report_error.or(error);
-            exhausted += spent;
+            let hits = &mut self.hits;
+            engine
+                .hashes
+                .lookup_each(data, &mut self.digests, &mut |id| {
+                    hits.push(SigId(id));
+                    opts.all_matches
+                });
         }
         // Text is also matched in ClamAV's normalized form (lower case, whitespace
         // runs folded), where target-7 signatures apply too (`formats/text.rs`).

@@ -110,12 +110,16 @@ impl Connection {
                 return;
             }
             self.last_term = framing.terminator();
-            if self.stream.has_fds() && !matches!(request, Request::Simple(Command::Fildes)) {
+            let next = self.execute(request, reply).await;
+            // A descriptor belongs to the FILDES whose extra byte carried it; pipelined
+            // FILDES (clamdscan --multiscan --fdpass) deliver it while earlier commands
+            // still wait in the buffer. One left over once the buffer is drained came
+            // with something else.
+            if self.cmd_len == 0 && self.stream.has_fds() {
                 reply.protocol_error_ancillary(&mut self.out);
                 let _ = self.flush().await;
                 return;
             }
-            let next = self.execute(request, reply).await;
             if self.flush().await.is_err() {
                 return;
             }
@@ -243,7 +247,7 @@ impl Connection {
             }
             Command::Stats => self.stats(reply).await,
             Command::Instream => return self.instream(reply).await,
-            Command::Fildes => self.fildes(reply),
+            Command::Fildes => return self.fildes(reply),
             Command::DetStats | Command::DetStatsClear => {}
             Command::Unknown => {
                 reply.unknown_command(&mut self.out);
@@ -347,11 +351,12 @@ impl Connection {
     }
 
     /// FILDES: scan the descriptor that came with the command's extra byte.
-    fn fildes(&mut self, reply: Reply) {
+    fn fildes(&mut self, reply: Reply) -> Next {
         let Some(fd) = self.stream.take_fd() else {
+            // clamd ends the connection (the session too) after this error.
             reply.fildes_no_fd(&mut self.out);
             self.core.stats.borrow_mut().errors += 1;
-            return;
+            return Next::Close;
         };
         let name = format!("fd[{}]", std::os::fd::AsRawFd::as_raw_fd(&fd));
         match files::scan_fd(&self.core, fd, false) {
@@ -367,6 +372,7 @@ impl Connection {
                 reply.scan_error(&mut self.out, name.as_bytes(), e.as_bytes())
             }
         }
+        Next::Continue
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
@@ -481,9 +487,10 @@ impl Connection {
                 return Next::Continue;
             }
             Target::Missing(e) => {
+                // clamd 1.4 prints this once (its realpath failure and the stat
+                // error share one line in practice).
                 let mut tally = PathScan::new(kind);
                 let text = strerror(&e);
-                tally.on_realpath_failure(printed, text.as_bytes(), &reply, &mut self.out);
                 tally.on_path_error(printed, text.as_bytes(), &reply, &mut self.out);
                 tally.finish(printed, &reply, &mut self.out);
                 core.stats.borrow_mut().errors += 1;

@@ -12,8 +12,9 @@
 
 use std::cell::RefCell;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
 
 use super::core::Core;
@@ -190,7 +191,7 @@ fn open_error(e: io::Error) -> FileOutcome {
     }
 }
 
-fn scan_open_file(core: &Core, mut file: File, all_matches: bool) -> FileOutcome {
+fn scan_open_file(core: &Core, file: File, all_matches: bool) -> FileOutcome {
     let size = match file.metadata() {
         Ok(m) => m.len(),
         Err(e) => return open_error(e),
@@ -200,14 +201,13 @@ fn scan_open_file(core: &Core, mut file: File, all_matches: bool) -> FileOutcome
     }
     // Like clamd without AlertExceedsMax: a file over MaxFileSize is not scanned and
     // not reported.
-    if size > core.shared.config.limits.max_file_size {
+    let limit = core.shared.config.limits.max_file_size;
+    if limit != 0 && size > limit {
         return FileOutcome::Clean;
     }
     FILE_BUFFER.with(|cell| {
         let mut buf = cell.borrow_mut();
-        buf.clear();
-        let limit = core.shared.config.limits.max_file_size;
-        if let Err(e) = (&mut file).take(limit).read_to_end(&mut buf) {
+        if let Err(e) = read_whole(&file, size, &mut buf) {
             return open_error(e);
         }
         let outcome = core.scan(&buf, all_matches, outcome_of);
@@ -216,6 +216,24 @@ fn scan_open_file(core: &Core, mut file: File, all_matches: bool) -> FileOutcome
         }
         outcome
     })
+}
+
+/// Reads the file from offset 0 with `pread`, as clamd does: a descriptor passed with
+/// FILDES may sit at any offset, and its offset (shared with the client) is left alone.
+fn read_whole(file: &File, size: u64, buf: &mut Vec<u8>) -> io::Result<()> {
+    buf.clear();
+    buf.resize(size as usize, 0);
+    let mut at = 0usize;
+    while at < buf.len() {
+        match file.read_at(&mut buf[at..], at as u64) {
+            Ok(0) => break, // shrank meanwhile: scan what is there
+            Ok(n) => at += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(at);
+    Ok(())
 }
 
 /// A scan report as a file outcome.

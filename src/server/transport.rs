@@ -16,9 +16,9 @@ use glommio::net::{TcpStream, UnixStream};
 use nix::errno::Errno;
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 
-/// Descriptors one connection may hold unclaimed; clamd keeps one, we allow a few
-/// before calling it a protocol error.
-const MAX_PENDING_FDS: usize = 4;
+/// Descriptors one connection may hold unclaimed (pipelined FILDES deliver theirs
+/// ahead of execution); more are closed on arrival.
+const MAX_PENDING_FDS: usize = 16;
 
 /// A client connection.
 pub enum Stream {

@@ -332,11 +332,13 @@ impl Reply {
         out.push(self.term);
     }
 
-    /// VERSIONCOMMANDS (session.c `print_commands`): the VERSION text ended by `|`
+    /// VERSIONCOMMANDS (session.c `print_commands`), as clamd 1.4 (Debian's 1.4.6)
+    /// answers, without SELFCHECK: that command came later, and clients that compare
+    /// lists know the 1.4 one (ringscan still accepts SELFCHECK). Layout: the VERSION text ended by `|`
     /// instead of the terminator, then ` COMMANDS:` and ` NAME` for every entry of
     /// clamd's command table in table order (all of them, enabled or not), then the
     /// terminator:
-    /// `ClamAV 1.4.3/27000/<ctime>| COMMANDS: SCAN QUIT RELOAD SELFCHECK PING CONTSCAN
+    /// `ClamAV 1.4.3/27000/<ctime>| COMMANDS: SCAN QUIT RELOAD PING CONTSCAN
     /// VERSIONCOMMANDS VERSION END SHUTDOWN MULTISCAN FILDES STATS IDSESSION INSTREAM
     /// DETSTATSCLEAR DETSTATS ALLMATCHSCAN` (one line). Not gated by
     /// `EnableVersionCommand`.
@@ -344,7 +346,7 @@ impl Reply {
         self.prefix(out);
         print_ver(out, engine_version, db);
         out.extend_from_slice(b"| COMMANDS:");
-        for name in COMMAND_NAMES {
+        for name in COMMAND_NAMES.iter().filter(|&&n| n != "SELFCHECK") {
             out.push(b' ');
             out.extend_from_slice(name.as_bytes());
         }
