@@ -1373,3 +1373,52 @@ fn stats_has_clamd_sections_and_per_core_counts() {
     // Legacy STATS does not exist.
     assert_bytes(&s.ask1(b"STATS\n"), b"UNKNOWN COMMAND\n", "legacy");
 }
+
+/// A reload that fails (here a malformed `.ndb` line) leaves the previous database
+/// serving, and STATS says why. ringscan only: it is ringscan's STATS line.
+#[test]
+fn failed_reload_keeps_the_previous_database() {
+    let s = start(Options::default());
+    if s.kind == Kind::Clamd {
+        eprintln!("ringscan-only test (STATS RELOAD line); nothing to check on clamd");
+        return;
+    }
+    let marker = b"ringscan marker that must survive a broken reload";
+    let ok = b"stream: OK\0".to_vec();
+    s.db_file("good.ndb", &format!("Test.Survivor:0:*:{}\n", hex(marker)));
+    assert_bytes(&s.ask1(b"zRELOAD\0"), b"RELOADING\0", "first reload");
+    let found = b"stream: Test.Survivor.UNOFFICIAL FOUND\0".to_vec();
+    assert_bytes(
+        &s.instream_until_changed(marker, &ok),
+        &found,
+        "good database",
+    );
+
+    s.db_file("broken.ndb", "Broken.Sig:0:*:zz-not-hex\n");
+    assert_bytes(&s.ask1(b"zRELOAD\0"), b"RELOADING\0", "broken reload");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let stats = loop {
+        let stats = String::from_utf8_lossy(&s.ask1(b"zSTATS\0")).into_owned();
+        if stats.contains("RELOAD: failed") || Instant::now() > deadline {
+            break stats;
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        stats.contains("RELOAD: failed") && stats.contains("broken.ndb"),
+        "STATS after a broken reload:\n{stats}\n{}",
+        s.log()
+    );
+    // Still the old database: the marker and EICAR are found, nothing was dropped.
+    assert_bytes(
+        &s.ask1(&instream(b'z', marker, 16)),
+        &found,
+        "after the failure",
+    );
+    assert_bytes(
+        &s.ask1(&instream(b'z', &eicar(), 16)),
+        format!("stream: {EICAR_NAME} FOUND\0").as_bytes(),
+        "EICAR after the failure",
+    );
+    assert!(s.log().contains("reload failed"), "log:\n{}", s.log());
+}
