@@ -104,6 +104,9 @@
 
 use std::ops::Range;
 
+#[cfg(target_arch = "x86_64")]
+mod simd;
+
 /// ClamAV types an object from its first 1024 bytes (`CL_FILE_MBUFF_SIZE`).
 pub const TYPE_WINDOW: usize = 1024;
 
@@ -185,7 +188,7 @@ pub fn normalize_into(data: &[u8], out: &mut Vec<u8>) -> bool {
     if !script_scan_applies(data) {
         return false;
     }
-    out.reserve(data.len());
+    out.reserve(data.len() + SLACK);
     let mut space = false;
     normalize_append(data, out, &mut space);
     true
@@ -203,12 +206,24 @@ pub fn normalize_chunked_into(
     out: &mut Vec<u8>,
     windows: &mut Vec<ScanWindow>,
 ) -> bool {
+    chunked_with(data, carry, out, windows, normalize_append)
+}
+
+/// [`normalize_chunked_into`] with the normalizer as a parameter (the tests run it
+/// with [`normalize_append_scalar`] too).
+fn chunked_with(
+    data: &[u8],
+    carry: usize,
+    out: &mut Vec<u8>,
+    windows: &mut Vec<ScanWindow>,
+    append: fn(&[u8], &mut Vec<u8>, &mut bool),
+) -> bool {
     out.clear();
     windows.clear();
     if !script_scan_applies(data) {
         return false;
     }
-    out.reserve(data.len());
+    out.reserve(data.len() + SLACK);
     let capacity = SCAN_CHUNK + carry;
     let mut space = false;
     // The buffer being filled is out[win_start..]; after a flush it starts with
@@ -233,7 +248,7 @@ pub fn normalize_chunked_into(
             }
             space = false;
         }
-        normalize_append(&data[at..at + len], out, &mut space);
+        append(&data[at..at + len], out, &mut space);
         at += len;
     }
     true
@@ -246,14 +261,24 @@ pub fn normalize_chunked_into(
 /// for [`normalize_chunked_into`]) and the whitespace state resets at each block,
 /// which this reproduces.
 pub fn normalize_file_into(data: &[u8], carry: usize, out: &mut Vec<u8>) -> bool {
+    file_with(data, carry, out, normalize_append)
+}
+
+/// [`normalize_file_into`] with the normalizer as a parameter.
+fn file_with(
+    data: &[u8],
+    carry: usize,
+    out: &mut Vec<u8>,
+    append: fn(&[u8], &mut Vec<u8>, &mut bool),
+) -> bool {
     out.clear();
     if !script_scan_applies(data) {
         return false;
     }
-    out.reserve(data.len());
+    out.reserve(data.len() + SLACK);
     for block in data.chunks(SCAN_CHUNK + carry) {
         let mut space = false;
-        normalize_append(block, out, &mut space);
+        append(block, out, &mut space);
     }
     true
 }
@@ -275,9 +300,25 @@ static NORMALIZED: [u8; 256] = {
     t
 };
 
+/// Capacity past its output that [`normalize_append`] may use as scratch: callers
+/// that reserve the input length plus this up front never make it reallocate.
+const SLACK: usize = 64;
+
 /// Normalizes `input` onto the end of `out`; `space` is whether the last byte
 /// written was a folded whitespace run (carried across calls like ClamAV's state).
+/// Uses the 64-bytes-at-a-time SIMD path (`text/simd.rs`) where the CPU has SSSE3,
+/// else [`normalize_append_scalar`]; both give the same output.
 fn normalize_append(input: &[u8], out: &mut Vec<u8>, space: &mut bool) {
+    #[cfg(target_arch = "x86_64")]
+    if simd::normalize_append(input, out, space) {
+        return;
+    }
+    normalize_append_scalar(input, out, space);
+}
+
+/// The byte-at-a-time normalizer: the fallback without SSSE3 and the reference the
+/// SIMD path is tested against.
+fn normalize_append_scalar(input: &[u8], out: &mut Vec<u8>, space: &mut bool) {
     let start = out.len();
     out.resize(start + input.len(), 0);
     let buf = &mut out[start..];
@@ -1226,5 +1267,294 @@ mod tests {
         assert_eq!(win[1].base, win[0].range.len() as u64);
         let total: usize = win.iter().map(|w| w.range.len()).sum();
         assert_eq!(total, out.len() + 100 * (win.len() - 1));
+    }
+
+    /// A normalizer with `normalize_append`'s signature.
+    type Append = fn(&[u8], &mut Vec<u8>, &mut bool);
+
+    /// The normalizers checked against [`normalize_append_scalar`]: the dispatching
+    /// one and each SIMD path the CPU supports.
+    fn fast_appenders() -> Vec<Append> {
+        #[allow(unused_mut)]
+        let mut v: Vec<Append> = vec![normalize_append];
+        #[cfg(target_arch = "x86_64")]
+        v.extend(simd::supported().into_iter().map(|(_, f)| f));
+        v
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn simd_paths_are_tested_here() {
+        let names: Vec<_> = simd::supported()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        eprintln!("SIMD normalizer paths tested on this CPU: {names:?}");
+        let ssse3 = is_x86_feature_detected!("ssse3") && is_x86_feature_detected!("popcnt");
+        assert_eq!(names.contains(&"ssse3"), ssse3);
+    }
+
+    /// xorshift64: deterministic test data without a dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+
+        fn pick(&mut self, from: &[u8]) -> u8 {
+            from[self.below(from.len())]
+        }
+    }
+
+    const WHITESPACE: &[u8] = b"\t\n\x0b\x0c\r ";
+    const LETTERS: &[u8] =
+        b"abcdefghijklmnopqrstuvwxyz0123456789.,;:!?=+-*/()[]{}\"'`~@#$%^&|_\\>\x7f";
+
+    /// A byte that normalization drops: a control byte other than whitespace, or
+    /// a high byte.
+    fn dropped(rng: &mut Rng) -> u8 {
+        loop {
+            let b = rng.next() as u8;
+            if NORMALIZED[b as usize] == 0 {
+                return b;
+            }
+        }
+    }
+
+    /// `len` bytes, each whitespace, dropped or an upper-case letter with the given
+    /// percent chances, else another kept byte (no `<`, so no HTML).
+    fn mixed(rng: &mut Rng, len: usize, ws: usize, drop: usize, upper: usize) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                let r = rng.below(100);
+                if r < ws {
+                    rng.pick(WHITESPACE)
+                } else if r < ws + drop {
+                    dropped(rng)
+                } else if r < ws + drop + upper {
+                    rng.pick(LETTERS).to_ascii_uppercase()
+                } else {
+                    rng.pick(LETTERS)
+                }
+            })
+            .collect()
+    }
+
+    /// Densities (whitespace, dropped, upper-case, in percent) from plain text to
+    /// mostly binary.
+    const DENSITIES: [(usize, usize, usize); 10] = [
+        (0, 0, 0),
+        (0, 0, 50),
+        (15, 0, 5),
+        (15, 2, 5),
+        (5, 30, 5),
+        (30, 30, 10),
+        (60, 20, 0),
+        (2, 70, 2),
+        (20, 75, 0),
+        (0, 100, 0),
+    ];
+
+    /// Runs `append` over `input` split into the calls `splits` (ascending offsets),
+    /// carrying the whitespace state, after an existing prefix.
+    fn run(append: Append, input: &[u8], splits: &[usize], space: bool) -> (Vec<u8>, bool) {
+        let mut out = b"prefix".to_vec();
+        let mut sp = space;
+        let mut at = 0;
+        for &to in splits.iter().chain([&input.len()]) {
+            append(&input[at..to], &mut out, &mut sp);
+            at = to;
+        }
+        (out, sp)
+    }
+
+    /// Every fast normalizer gives the scalar output and final state for `input`,
+    /// split into calls at `splits`, from both starting states.
+    fn check_split(input: &[u8], splits: &[usize]) {
+        for space in [false, true] {
+            let want = run(normalize_append_scalar, input, &[], space);
+            assert_eq!(
+                run(normalize_append_scalar, input, splits, space),
+                want,
+                "scalar, splits {splits:?}"
+            );
+            for f in fast_appenders() {
+                let got = run(f, input, splits, space);
+                if got != want {
+                    let at = got
+                        .0
+                        .iter()
+                        .zip(&want.0)
+                        .take_while(|(a, b)| a == b)
+                        .count();
+                    panic!(
+                        "differs from the scalar normalizer at output byte {at} (lengths \
+                         {} and {}, states {} and {}); space {space}, splits {splits:?}, \
+                         input {:?}",
+                        got.0.len(),
+                        want.0.len(),
+                        got.1,
+                        want.1,
+                        String::from_utf8_lossy(input)
+                    );
+                }
+            }
+        }
+    }
+
+    fn check(input: &[u8]) {
+        check_split(input, &[]);
+    }
+
+    #[test]
+    fn simd_every_byte_in_every_position() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut windows: Vec<Vec<u8>> = [b'a', b'Q', b' ', b'\n', 0, 0x1b, 0x80, 0xff]
+            .iter()
+            .map(|&b| vec![b; 64])
+            .collect();
+        windows.push(b"aB \t\0\xe9x  \r\n\x01Z".repeat(6)[..64].to_vec());
+        windows.push(b" \0 \x80 \x0b\xff\t".repeat(8));
+        for (ws, drop, upper) in [(15, 2, 5), (30, 30, 10), (10, 80, 5)] {
+            windows.push(mixed(&mut rng, 64, ws, drop, upper));
+        }
+        for window in &windows {
+            for pos in 0..64 {
+                for b in 0..=255u8 {
+                    let mut w = window.clone();
+                    w[pos] = b;
+                    check(&w);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn simd_random_densities_and_call_splits() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        for (ws, drop, upper) in DENSITIES {
+            for _ in 0..40 {
+                let len = rng.below(3000);
+                let input = mixed(&mut rng, len, ws, drop, upper);
+                let mut splits: Vec<usize> =
+                    (0..rng.below(6)).map(|_| rng.below(len + 1)).collect();
+                splits.sort_unstable();
+                check_split(&input, &splits);
+            }
+            let long = mixed(&mut rng, 200_000, ws, drop, upper);
+            let splits: Vec<usize> = (1..48).map(|k| k * 4096 - k).collect();
+            check_split(&long, &splits);
+        }
+    }
+
+    #[test]
+    fn simd_whitespace_runs_across_blocks_and_calls() {
+        let mut rng = Rng(0xdead_beef_cafe_f00d);
+        for start in 0..34 {
+            for len in 1..34 {
+                let mut input = b"xY".repeat(40);
+                for b in &mut input[start..start + len] {
+                    // Whitespace with dropped bytes mixed in (transparent to the run).
+                    *b = if rng.below(3) == 0 {
+                        dropped(&mut rng)
+                    } else {
+                        rng.pick(WHITESPACE)
+                    };
+                }
+                for split in 0..=input.len() {
+                    check_split(&input, &[split]);
+                }
+            }
+        }
+        // A run longer than several blocks, and one made only of dropped bytes after
+        // a space.
+        let mut input = b"x".repeat(20);
+        input.extend(mixed(&mut rng, 100, 70, 30, 0));
+        input.extend(b"y ");
+        input.extend((0..70).map(|_| dropped(&mut rng)));
+        input.extend(b" z");
+        for split in 0..=input.len() {
+            check_split(&input, &[split]);
+        }
+    }
+
+    #[test]
+    fn simd_all_lengths() {
+        let mut rng = Rng(0x0123_4567_89ab_cdef);
+        for len in 0..=130 {
+            for (ws, drop, upper) in DENSITIES {
+                for _ in 0..4 {
+                    check(&mixed(&mut rng, len, ws, drop, upper));
+                }
+            }
+            check(&b"Plain".repeat(30)[..len]);
+            check(&vec![b' '; len]);
+            check(&vec![0; len]);
+        }
+    }
+
+    /// Text data that the script normalizer applies to: a plain first 1024 bytes,
+    /// then `mixed` bytes.
+    fn script_data(rng: &mut Rng, len: usize, ws: usize, drop: usize, upper: usize) -> Vec<u8> {
+        let mut data: Vec<u8> = (0..1024)
+            .map(|i| {
+                if i % 7 == 6 {
+                    b' '
+                } else {
+                    b'a' + rng.below(26) as u8
+                }
+            })
+            .collect();
+        data.extend(mixed(rng, len - 1024, ws, drop, upper));
+        assert!(script_scan_applies(&data));
+        data
+    }
+
+    #[test]
+    fn chunked_and_file_variants_match_scalar() {
+        let mut rng = Rng(0x5555_aaaa_1234_9876);
+        let sizes = [1030, 4096 * 3 + 5, SCAN_CHUNK + 4096, 400_000];
+        for (k, (ws, drop, upper)) in DENSITIES.into_iter().enumerate() {
+            let mut data = script_data(&mut rng, sizes[k % sizes.len()], ws, drop, upper);
+            // Whitespace runs across page and buffer boundaries.
+            let len = data.len();
+            for edge in (PAGE..len).step_by(PAGE) {
+                for b in &mut data[edge - 3..(edge + 3).min(len)] {
+                    *b = rng.pick(WHITESPACE);
+                }
+            }
+            let (mut want, mut got) = (Vec::new(), Vec::new());
+            normalize_into(&data, &mut got);
+            let mut space = false;
+            normalize_append_scalar(&data, &mut want, &mut space);
+            assert_eq!(got, want, "normalize_into");
+            for carry in [0, 1, 100, PAGE] {
+                let (mut want_win, mut got_win) = (Vec::new(), Vec::new());
+                assert!(chunked_with(
+                    &data,
+                    carry,
+                    &mut want,
+                    &mut want_win,
+                    normalize_append_scalar
+                ));
+                assert!(normalize_chunked_into(&data, carry, &mut got, &mut got_win));
+                assert_eq!(
+                    (&got, &got_win),
+                    (&want, &want_win),
+                    "chunked, carry {carry}"
+                );
+                assert!(file_with(&data, carry, &mut want, normalize_append_scalar));
+                assert!(normalize_file_into(&data, carry, &mut got));
+                assert_eq!(got, want, "file, carry {carry}");
+            }
+        }
     }
 }
