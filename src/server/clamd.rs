@@ -8,10 +8,12 @@
 //! timeout. Replies come in request order (clamd may reorder them; clients must accept
 //! either).
 //!
-//! Buffers, all per connection and reused from request to request: `cmd` holds
-//! command bytes (clamd's `PATH_MAX + 8`), `body` receives INSTREAM chunks, which are
-//! decoded in place and scanned there (no copy, no temporary file), and `out` collects
-//! reply bytes.
+//! Buffers, per connection and reused from request to request: `cmd` holds command
+//! bytes (clamd's `PATH_MAX + 8`), `body` receives INSTREAM chunks, which are decoded
+//! in place and scanned there (no copy, no temporary file), and `out` collects reply
+//! bytes. `body` comes from the core's buffer pool and goes back to it when the
+//! connection ends: clamd clients open a connection per request, and a fresh buffer
+//! each time would be allocated, zeroed and page-faulted in for every object.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -45,8 +47,6 @@ pub const ENGINE_VERSION: &str = concat!("ringscan-", env!("CARGO_PKG_VERSION"))
 const BODY_READ: usize = 64 << 10;
 /// A read may take a whole announced chunk, up to this much at once.
 const BODY_READ_MAX: usize = 4 << 20;
-/// Bigger INSTREAM buffers are released after the request.
-const BODY_RETAINED: usize = 8 << 20;
 /// MULTISCAN files in flight on other cores.
 const MULTISCAN_WINDOW: usize = 64;
 
@@ -71,12 +71,14 @@ pub async fn serve_connection(core: &Rc<Core>, stream: Stream) {
         stream,
         cmd: vec![0; COMMAND_BUFFER_SIZE],
         cmd_len: 0,
+        // Taken from the core's pool at the first INSTREAM, given back at the end.
         body: Vec::new(),
         out: Vec::with_capacity(256),
         session: None,
         last_term: b'\n',
     };
     conn.run().await;
+    core.buffers.give(std::mem::take(&mut conn.body));
 }
 
 struct Connection {
@@ -272,6 +274,9 @@ impl Connection {
         let mut dechunker = Dechunker::new(quota);
         // Bytes that came with the command are the start of the stream.
         let carried = self.cmd_len;
+        if self.body.is_empty() {
+            self.body = self.core.buffers.take();
+        }
         self.grow_body(carried + BODY_READ);
         self.body[..carried].copy_from_slice(&self.cmd[..carried]);
         self.cmd_len = 0;
@@ -308,7 +313,7 @@ impl Connection {
                         .copy_from_slice(&self.body[leftover.start..leftover.start + rest]);
                     self.cmd_len = rest;
                     self.scan_body(object_len, reply);
-                    if self.body.len() > BODY_RETAINED {
+                    if self.body.len() > super::core::BUFFER_RETAINED {
                         self.body = Vec::new();
                     }
                     glommio::yield_if_needed().await;

@@ -155,10 +155,44 @@ impl Drop for ConnGuard {
     }
 }
 
-/// What a scan left behind, for the caller's reply.
-pub struct ScanSummary {
-    /// Whether something was found.
-    pub found: bool,
+/// A request buffer larger than this is freed rather than kept for reuse.
+pub const BUFFER_RETAINED: usize = 8 << 20;
+/// Bytes of idle request buffers a core keeps.
+const POOL_BYTES: usize = 32 << 20;
+
+/// A core's idle request buffers, reused across connections. Buffers keep their
+/// length (their bytes are initialized once), so reuse costs nothing.
+#[derive(Default)]
+pub struct BufferPool {
+    idle: RefCell<Vec<Vec<u8>>>,
+    bytes: Cell<usize>,
+}
+
+impl BufferPool {
+    /// The largest idle buffer, or an empty one.
+    pub fn take(&self) -> Vec<u8> {
+        let mut idle = self.idle.borrow_mut();
+        match idle.pop() {
+            Some(buf) => {
+                self.bytes.set(self.bytes.get() - buf.len());
+                buf
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Keeps `buf` for the next connection, within the pool's budget.
+    pub fn give(&self, buf: Vec<u8>) {
+        let len = buf.len();
+        if len == 0 || len > BUFFER_RETAINED || self.bytes.get() + len > POOL_BYTES {
+            return;
+        }
+        let mut idle = self.idle.borrow_mut();
+        idle.push(buf);
+        // Largest last, so `take` hands out the one most likely to fit.
+        idle.sort_unstable_by_key(Vec::len);
+        self.bytes.set(self.bytes.get() + len);
+    }
 }
 
 /// One core's state, owned by its executor.
@@ -171,6 +205,8 @@ pub struct Core {
     scanner: RefCell<Scanner>,
     /// Counters and histogram.
     pub stats: RefCell<CoreStats>,
+    /// Idle request buffers.
+    pub buffers: BufferPool,
     mesh: Senders<CoreMsg>,
     replies: RefCell<HashMap<u64, LocalSender<CoreMsg>>>,
     next_request: Cell<u64>,
@@ -194,6 +230,7 @@ impl Core {
             db: RefCell::new(db),
             scanner: RefCell::new(scanner),
             stats: RefCell::new(CoreStats::default()),
+            buffers: BufferPool::default(),
             mesh,
             replies: RefCell::new(HashMap::new()),
             next_request: Cell::new(1),
