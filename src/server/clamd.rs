@@ -754,3 +754,24 @@ fn hex(bytes: &[u8]) -> String {
             s
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_end_after_the_next_header_for_large_chunks() {
+        assert_eq!(read_size(64 << 10), (64 << 10) + 4);
+        assert_eq!(read_size(EXACT_READ_MIN), EXACT_READ_MIN + 4);
+        // Small chunks: one larger read; huge ones: capped.
+        assert_eq!(read_size(100), BODY_READ);
+        assert_eq!(read_size(0), BODY_READ);
+        assert_eq!(read_size(100 << 20), BODY_READ_MAX);
+    }
+
+    #[test]
+    fn strerror_is_the_c_text() {
+        let e = std::io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(strerror(&e), "No such file or directory");
+    }
+}

@@ -351,3 +351,29 @@ pub async fn unless_stopped<T>(
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffer_pool_reuses_within_its_budget() {
+        let pool = BufferPool::default();
+        assert!(pool.take().is_empty());
+        pool.give(vec![1; 1 << 20]);
+        pool.give(vec![2; 4 << 20]);
+        // The largest first, bytes as they were left (never zeroed again).
+        let big = pool.take();
+        assert_eq!((big.len(), big[0]), (4 << 20, 2));
+        // Too large to keep, or empty: dropped.
+        pool.give(vec![0; BUFFER_RETAINED + 1]);
+        pool.give(Vec::new());
+        assert_eq!(pool.take().len(), 1 << 20);
+        assert!(pool.take().is_empty());
+        // The budget caps what is kept.
+        for _ in 0..(POOL_BYTES / BUFFER_RETAINED + 2) {
+            pool.give(vec![0; BUFFER_RETAINED]);
+        }
+        assert!(pool.bytes.get() <= POOL_BYTES);
+    }
+}
