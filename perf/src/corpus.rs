@@ -3,25 +3,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Every regular file under `dir` (recursively, symlinks not followed), sorted.
+/// Every regular file under `dir` (recursively, symlinks not followed), sorted; an
+/// empty corpus is an error.
 pub fn walk(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries = fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| format!("{}: {e}", d.display()))?;
-            let kind = entry
-                .file_type()
-                .map_err(|e| format!("{}: {e}", entry.path().display()))?;
-            if kind.is_dir() {
-                stack.push(entry.path());
-            } else if kind.is_file() {
-                out.push(entry.path());
-            }
-        }
-    }
-    out.sort();
+    let out = ringscan_perf::load::objects::walk(dir)?;
     if out.is_empty() {
         return Err(format!("{}: no files", dir.display()));
     }

@@ -329,8 +329,8 @@ pub fn parse_expect_file(text: &str) -> Result<HashMap<&str, Expect>, String> {
     Ok(out)
 }
 
-/// Every regular file under `dir`, sorted.
-fn walk(dir: &Path) -> Result<Vec<PathBuf>, String> {
+/// Every regular file under `dir` (recursively, symlinks not followed), sorted.
+pub fn walk(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
