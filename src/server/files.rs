@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::fs::File;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use super::core::Core;
@@ -162,8 +162,17 @@ fn entry_escapes(roots: &[PathBuf], path: &Path) -> bool {
 
 /// Scans one file on this core.
 pub async fn scan_file(core: &Core, path: &Path, all_matches: bool) -> FileOutcome {
-    let outcome = match File::open(path) {
-        Ok(file) => scan_open_file(core, file, all_matches),
+    // Non-blocking open: a path swapped for a FIFO after the walk must not block the
+    // core in open(2); what is not a regular file once open is refused below.
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path);
+    let outcome = match opened {
+        Ok(file) if file.metadata().is_ok_and(|m| m.is_file()) => {
+            scan_open_file(core, file, all_matches)
+        }
+        Ok(_) => FileOutcome::Error("Not a regular file".into()),
         Err(e) => open_error(e),
     };
     glommio::yield_if_needed().await;
