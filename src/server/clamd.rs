@@ -47,6 +47,8 @@ pub const ENGINE_VERSION: &str = concat!("ringscan-", env!("CARGO_PKG_VERSION"))
 const BODY_READ: usize = 64 << 10;
 /// A read may take a whole announced chunk, up to this much at once.
 const BODY_READ_MAX: usize = 4 << 20;
+/// The most a read may grow the INSTREAM buffer by, beyond what it holds.
+const GROW_STEP: usize = 256 << 10;
 /// Chunks from this size on are read exactly up to the next header.
 const EXACT_READ_MIN: usize = 16 << 10;
 /// MULTISCAN files in flight on other cores.
@@ -87,6 +89,7 @@ pub async fn serve_connection(core: &Rc<Core>, stream: Stream) {
         stream,
         cmd: vec![0; COMMAND_BUFFER_SIZE],
         cmd_len: 0,
+        carry: Vec::new(),
         // Taken from the core's pool at the first INSTREAM, given back at the end.
         body: Vec::new(),
         out: Vec::with_capacity(256),
@@ -102,6 +105,9 @@ struct Connection {
     stream: Stream,
     cmd: Vec<u8>,
     cmd_len: usize,
+    /// Bytes received after an INSTREAM that do not fit in `cmd` (pipelined session
+    /// requests); they are consumed before the socket is read again.
+    carry: Vec<u8>,
     body: Vec<u8>,
     out: Vec<u8>,
     /// Inside IDSESSION: the number the next request gets.
@@ -179,6 +185,13 @@ impl Connection {
             }
             if self.cmd_len == self.cmd.len() {
                 return None;
+            }
+            if !self.carry.is_empty() {
+                let n = self.carry.len().min(self.cmd.len() - self.cmd_len);
+                self.cmd[self.cmd_len..self.cmd_len + n].copy_from_slice(&self.carry[..n]);
+                self.cmd_len += n;
+                self.carry.drain(..n);
+                continue;
             }
             let timeout = if self.session.is_some() && self.cmd_len == 0 {
                 self.config().idle_timeout
@@ -289,18 +302,24 @@ impl Connection {
         let read_timeout = self.config().read_timeout;
         let mut dechunker = Dechunker::new(quota);
         // Bytes that came with the command are the start of the stream.
-        let carried = self.cmd_len;
+        let carried = self.cmd_len + self.carry.len();
         if self.body.is_empty() {
             self.body = self.core.buffers.take();
         }
         self.grow_body(carried + BODY_READ);
-        self.body[..carried].copy_from_slice(&self.cmd[..carried]);
+        self.body[..self.cmd_len].copy_from_slice(&self.cmd[..self.cmd_len]);
+        self.body[self.cmd_len..carried].copy_from_slice(&self.carry);
         self.cmd_len = 0;
+        self.carry.clear();
         let mut filled = carried;
         loop {
             match dechunker.feed(&mut self.body, filled) {
                 Progress::NeedMore { read_at, .. } => {
-                    let want = read_size(dechunker.chunk_remaining() as usize);
+                    // The buffer grows with what arrives, not with what a chunk header
+                    // announces: a header alone must not make the server allocate.
+                    let room = self.body.len().saturating_sub(read_at);
+                    let want =
+                        read_size(dechunker.chunk_remaining() as usize).min(room.max(GROW_STEP));
                     self.grow_body(read_at + want);
                     let read = {
                         let buf = &mut self.body[read_at..read_at + want];
@@ -323,15 +342,16 @@ impl Connection {
                     leftover,
                 } => {
                     // Inside a session the bytes after the stream are the next commands.
-                    let rest = leftover.len().min(self.cmd.len());
-                    self.cmd[..rest]
-                        .copy_from_slice(&self.body[leftover.start..leftover.start + rest]);
-                    self.cmd_len = rest;
+                    let rest = &self.body[leftover];
+                    let n = rest.len().min(self.cmd.len());
+                    self.cmd[..n].copy_from_slice(&rest[..n]);
+                    self.cmd_len = n;
+                    self.carry.extend_from_slice(&rest[n..]);
                     self.scan_body(object_len, reply);
                     if self.body.len() > super::core::BUFFER_RETAINED {
                         self.body = Vec::new();
                     }
-                    glommio::yield_if_needed().await;
+                    self.core.yield_if_busy().await;
                     return Next::Continue;
                 }
             }
@@ -498,7 +518,7 @@ impl Connection {
             return Next::Continue;
         }
         let target = Path::new(OsStr::from_bytes(walked));
-        let real = match files::check(&config.allowed_roots, target) {
+        let real = match files::check(&core.shared.roots, target) {
             Target::Allowed(real) => real,
             Target::Denied => {
                 // Outside the allowed roots: clamd's reply for a file it may not read.
@@ -535,7 +555,7 @@ impl Connection {
             return Next::Continue;
         }
         let items = files::walk(
-            &config.allowed_roots,
+            &core.shared.roots,
             &real,
             config.follow_directory_symlinks,
             config.follow_file_symlinks,
@@ -556,7 +576,7 @@ impl Connection {
     /// Scans walked items in order on this core.
     async fn scan_items(
         &mut self,
-        items: Vec<WalkItem>,
+        items: impl Iterator<Item = WalkItem>,
         tally: &mut PathScan,
         reply: Reply,
     ) -> std::io::Result<()> {
@@ -587,7 +607,7 @@ impl Connection {
     /// order, as clamd's worker threads do.
     async fn multiscan(
         &mut self,
-        items: Vec<WalkItem>,
+        items: impl Iterator<Item = WalkItem>,
         tally: &mut PathScan,
         reply: Reply,
     ) -> std::io::Result<()> {
@@ -643,13 +663,18 @@ impl Connection {
         result
     }
 
+    /// Waits for one file's result from another core; a core that stopped (shutdown)
+    /// or went silent for `read_timeout` ends the wait rather than the connection.
     async fn take_multiscan_reply(
         &mut self,
         replies: &LocalReceiver<CoreMsg>,
         tally: &mut PathScan,
         reply: Reply,
     ) {
-        if let Some(CoreMsg::ScanFileReply { path, outcome, .. }) = replies.recv().await {
+        let limit = self.config().read_timeout;
+        if let Ok(Some(CoreMsg::ScanFileReply { path, outcome, .. })) =
+            with_timeout(limit, replies.recv()).await
+        {
             record(tally, &path, &outcome, &reply, &mut self.out);
         }
     }

@@ -13,6 +13,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
@@ -77,14 +78,20 @@ pub struct Shared {
     pub status: Mutex<ServerStatus>,
     /// Process start.
     pub started: Instant,
+    /// `clamd.allowed_roots`, resolved once.
+    pub roots: Vec<PathBuf>,
     /// Dropping this wakes the UNIX acceptor thread and makes it stop.
     pub acceptor_stop: Mutex<Option<OwnedFd>>,
+    /// The UNIX socket file we bound: path, device and inode, so that only ours is
+    /// removed at exit.
+    pub socket_file: Mutex<Option<(PathBuf, u64, u64)>>,
 }
 
 impl Shared {
     /// New shared state for `cores` cores.
     pub fn new(config: Config, cores: usize) -> Shared {
         Shared {
+            roots: super::files::canonical_roots(&config.clamd.allowed_roots),
             config,
             cores,
             open: (0..cores)
@@ -95,6 +102,7 @@ impl Shared {
             status: Mutex::new(ServerStatus::default()),
             started: Instant::now(),
             acceptor_stop: Mutex::new(None),
+            socket_file: Mutex::new(None),
         }
     }
 
@@ -155,6 +163,9 @@ impl Drop for ConnGuard {
     }
 }
 
+/// How long a task may keep its core before [`Core::yield_if_busy`] yields.
+pub const YIELD_AFTER: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// A request buffer larger than this is freed rather than kept for reuse.
 pub const BUFFER_RETAINED: usize = 8 << 20;
 /// Bytes of idle request buffers a core keeps.
@@ -211,6 +222,8 @@ pub struct Core {
     replies: RefCell<HashMap<u64, LocalSender<CoreMsg>>>,
     next_request: Cell<u64>,
     stop: Semaphore,
+    /// When this core last let other tasks run (see [`Core::yield_if_busy`]).
+    last_yield: Cell<Instant>,
     /// Core 0 only: wakes the reload coordinator.
     pub(super) reload_wake: RefCell<Option<LocalSender<()>>>,
     /// Core 0 only: a reload was asked for and not started yet.
@@ -235,6 +248,7 @@ impl Core {
             replies: RefCell::new(HashMap::new()),
             next_request: Cell::new(1),
             stop: Semaphore::new(0),
+            last_yield: Cell::new(Instant::now()),
             reload_wake: RefCell::new(None),
             reload_pending: Cell::new(false),
         }
@@ -263,7 +277,9 @@ impl Core {
         all_matches: bool,
         reply: impl FnOnce(&ScanReport<'_>) -> R,
     ) -> R {
-        let db = self.db();
+        // Borrowed, not cloned: the scan is synchronous, so no install can happen
+        // meanwhile, and an `Arc` clone would touch a refcount every core shares.
+        let db = self.db.borrow();
         let started = Instant::now();
         let mut scanner = self.scanner.borrow_mut();
         let options = ScanOptions {
@@ -278,6 +294,17 @@ impl Core {
             .borrow_mut()
             .record_scan(data.len(), started.elapsed(), found);
         out
+    }
+
+    /// Lets the other tasks of this core run if this one has held it for a while.
+    /// All of a core's tasks share one glommio task queue, where `yield_if_needed`
+    /// never yields, so this yields within the queue once [`YIELD_AFTER`] has passed:
+    /// a long path command or a burst of large scans then lets small requests through.
+    pub async fn yield_if_busy(&self) {
+        if self.last_yield.get().elapsed() >= YIELD_AFTER {
+            glommio::executor().yield_now().await;
+            self.last_yield.set(Instant::now());
+        }
     }
 
     /// Sends a message to another core (never to itself).

@@ -53,22 +53,45 @@ pub enum Target {
     Missing(io::Error),
 }
 
-/// Checks `path` against the allowed roots.
+/// The roots as resolved paths (symlinks followed), once at startup: every check
+/// compares resolved paths.
+pub fn canonical_roots(roots: &[PathBuf]) -> Vec<PathBuf> {
+    roots
+        .iter()
+        .map(|r| r.canonicalize().unwrap_or_else(|_| lexical(r)))
+        .collect()
+}
+
+/// Checks `path` against the allowed roots (as [`canonical_roots`] gives them).
 pub fn check(roots: &[PathBuf], path: &Path) -> Target {
     match path.canonicalize() {
         Ok(real) if inside(roots, &real) => Target::Allowed(real),
         Ok(_) => Target::Denied,
-        // Only say "no such file" for paths the client could scan if they existed.
-        Err(e) if inside(roots, &lexical(path)) => Target::Missing(e),
+        // Only say "no such file" for paths the client could scan if they existed:
+        // no `..` (which could probe outside, `/etc/x/../..`), and the deepest part
+        // that does exist resolves inside the roots.
+        Err(e) if !has_parent_dir(path) && existing_ancestor_inside(roots, path) => {
+            Target::Missing(e)
+        }
         Err(_) => Target::Denied,
     }
 }
 
-fn inside(roots: &[PathBuf], path: &Path) -> bool {
-    roots.iter().any(|root| {
-        let root = root.canonicalize().unwrap_or_else(|_| lexical(root));
-        path.starts_with(&root)
-    })
+fn has_parent_dir(path: &Path) -> bool {
+    path.components().any(|c| c == Component::ParentDir)
+}
+
+fn existing_ancestor_inside(roots: &[PathBuf], path: &Path) -> bool {
+    let absolute = lexical(path);
+    absolute
+        .ancestors()
+        .find_map(|a| a.canonicalize().ok())
+        .is_some_and(|real| inside(roots, &real))
+}
+
+/// Whether a resolved path lies below a resolved root.
+pub fn inside(roots: &[PathBuf], path: &Path) -> bool {
+    roots.iter().any(|root| path.starts_with(root))
 }
 
 /// `path` made absolute with `.` and `..` folded, without touching the filesystem.
@@ -102,49 +125,57 @@ pub enum WalkItem {
 }
 
 /// Walks a file or directory as clamd's `cli_ftw` does for path commands: regular
-/// files only, symlinks followed only as configured (and never out of the roots),
-/// at most `max_depth` directory levels (0 = unlimited).
-pub fn walk(
-    roots: &[PathBuf],
+/// files only, symlinks followed only as configured and never out of the roots (a
+/// directory reached through a symlink is entered only if it resolves inside), at
+/// most `max_depth` directory levels (0 = unlimited). Lazy: the caller scans as it
+/// walks and yields the core between entries, so a huge tree neither stalls the core
+/// nor piles up in memory.
+pub fn walk<'a>(
+    roots: &'a [PathBuf],
     root: &Path,
     follow_dirs: bool,
     follow_files: bool,
     max_depth: u32,
-) -> Vec<WalkItem> {
+) -> impl Iterator<Item = WalkItem> + 'a {
     let mut walker = walkdir::WalkDir::new(root)
         .follow_links(follow_dirs)
         .sort_by_file_name();
     if max_depth > 0 {
         walker = walker.max_depth(max_depth as usize);
     }
-    let mut items = Vec::new();
-    for entry in walker {
-        match entry {
+    let fallback = root.to_path_buf();
+    walker
+        .into_iter()
+        .filter_entry(move |e| {
+            let linked_dir = e.file_type().is_dir() && e.path_is_symlink();
+            !(linked_dir && entry_escapes(roots, e.path()))
+        })
+        .filter_map(move |entry| match entry {
             Err(e) => {
                 let path = e
                     .path()
                     .map(Path::to_path_buf)
-                    .unwrap_or_else(|| root.to_path_buf());
-                items.push(WalkItem::StatError(path, e.into()));
+                    .unwrap_or_else(|| fallback.clone());
+                // Errors are reported with their path: only for paths inside.
+                let shown = path
+                    .parent()
+                    .and_then(|p| p.canonicalize().ok())
+                    .is_some_and(|p| inside(roots, &p));
+                shown.then(|| WalkItem::StatError(path, e.into()))
             }
             Ok(entry) => {
                 if entry.path_is_symlink() && !entry.file_type().is_dir() && !follow_files {
-                    continue;
+                    return None;
                 }
                 let regular = entry.file_type().is_file()
                     || (entry.path_is_symlink() && is_file(entry.path()));
                 if !regular {
-                    continue;
+                    return None;
                 }
                 let path = entry.into_path();
-                if entry_escapes(roots, &path) {
-                    continue;
-                }
-                items.push(WalkItem::File(path));
+                (!entry_escapes(roots, &path)).then_some(WalkItem::File(path))
             }
-        }
-    }
-    items
+        })
 }
 
 fn is_file(path: &Path) -> bool {
@@ -169,14 +200,27 @@ pub async fn scan_file(core: &Core, path: &Path, all_matches: bool) -> FileOutco
         .custom_flags(libc::O_NONBLOCK)
         .open(path);
     let outcome = match opened {
+        Ok(file) if !opened_inside(&core.shared.roots, &file) => {
+            // A component was swapped for a symlink after the walk checked it.
+            drop(file);
+            FileOutcome::AccessDenied
+        }
         Ok(file) if file.metadata().is_ok_and(|m| m.is_file()) => {
             scan_open_file(core, file, all_matches)
         }
         Ok(_) => FileOutcome::Error("Not a regular file".into()),
         Err(e) => open_error(e),
     };
-    glommio::yield_if_needed().await;
+    core.yield_if_busy().await;
     outcome
+}
+
+/// Whether what was opened really lies inside the roots: the kernel's own name for
+/// the descriptor, so a symlink swapped in between check and open is caught.
+fn opened_inside(roots: &[PathBuf], file: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .is_ok_and(|real| inside(roots, &real))
 }
 
 /// Scans a file received with FILDES.
@@ -195,6 +239,8 @@ pub struct NotRegular;
 fn open_error(e: io::Error) -> FileOutcome {
     if e.kind() == io::ErrorKind::PermissionDenied {
         FileOutcome::AccessDenied
+    } else if e.kind() == io::ErrorKind::OutOfMemory {
+        FileOutcome::Error("Can't allocate memory".into())
     } else {
         FileOutcome::Error(format!("Can't open file or directory ({e})"))
     }
@@ -231,7 +277,11 @@ fn scan_open_file(core: &Core, file: File, all_matches: bool) -> FileOutcome {
 /// FILDES may sit at any offset, and its offset (shared with the client) is left alone.
 fn read_whole(file: &File, size: u64, buf: &mut Vec<u8>) -> io::Result<()> {
     buf.clear();
-    buf.resize(size as usize, 0);
+    let size = usize::try_from(size).map_err(|_| io::ErrorKind::OutOfMemory)?;
+    // A huge (say sparse) file is an error for this request, not an abort.
+    buf.try_reserve_exact(size)
+        .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+    buf.resize(size, 0);
     let mut at = 0usize;
     while at < buf.len() {
         match file.read_at(&mut buf[at..], at as u64) {
@@ -269,7 +319,7 @@ mod tests {
         std::fs::write(root.join("f"), b"x").unwrap();
         std::fs::write(dir.path().join("outside"), b"x").unwrap();
         std::os::unix::fs::symlink(dir.path().join("outside"), root.join("link")).unwrap();
-        let roots = vec![root.clone()];
+        let roots = canonical_roots(std::slice::from_ref(&root));
         assert!(matches!(check(&roots, &root.join("f")), Target::Allowed(_)));
         assert!(matches!(
             check(&roots, &root.join("../outside")),
@@ -285,10 +335,23 @@ mod tests {
             Target::Denied
         ));
         assert!(matches!(check(&[], &root.join("f")), Target::Denied));
+        // Probing outside through `..` says nothing about existence.
+        assert!(matches!(
+            check(&roots, &root.join("missing/../../nothing-here")),
+            Target::Denied
+        ));
+        assert!(matches!(
+            check(&roots, &root.join("../outside/../allowed/missing")),
+            Target::Denied
+        ));
+        // A directory outside, reachable by a symlink inside, is not entered.
+        let away = dir.path().join("away");
+        std::fs::create_dir(&away).unwrap();
+        std::fs::write(away.join("secret"), b"x").unwrap();
+        std::os::unix::fs::symlink(&away, root.join("dirlink")).unwrap();
         // A walk that follows symlinks still never leaves the roots.
         let items = walk(&roots, &root, true, true, 0);
         let files: Vec<_> = items
-            .iter()
             .filter_map(|i| match i {
                 WalkItem::File(p) => Some(p.file_name().unwrap().to_owned()),
                 _ => None,

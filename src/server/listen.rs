@@ -194,6 +194,12 @@ fn unix_acceptor(
                 continue;
             }
         };
+        if shared.shutting_down.load(Ordering::Relaxed) {
+            // Shutdown began while this client connected: the cores stop taking
+            // connections, so close it now rather than hand it to nobody.
+            drop(conn);
+            break;
+        }
         let target = least_loaded(&shared, next);
         next = (target + 1) % shared.cores;
         shared.open[target].fetch_add(1, Ordering::Relaxed);

@@ -102,10 +102,13 @@ async fn handle(core: &Rc<Core>, msg: CoreMsg) {
             request,
             path,
         } => {
-            // Scanned in its own task so this channel keeps draining meanwhile.
+            // Scanned in its own task so this channel keeps draining meanwhile, and
+            // counted like a connection so that a stopping core finishes it first.
             let core = core.clone();
+            let job = super::core::ConnGuard::open(&core.shared, core.id);
             glommio::spawn_local(async move {
                 let outcome = super::files::scan_file(&core, &path, false).await;
+                drop(job);
                 core.send(
                     from,
                     CoreMsg::ScanFileReply {

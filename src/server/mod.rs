@@ -102,6 +102,14 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     })?;
 
     let shared = Arc::new(Shared::new(config, cores));
+    if let Some(path) = &unix {
+        if let Ok(m) = std::fs::symlink_metadata(path) {
+            use std::os::unix::fs::MetadataExt;
+            if let Ok(mut slot) = shared.socket_file.lock() {
+                *slot = Some((path.clone(), m.dev(), m.ino()));
+            }
+        }
+    }
     let db = Arc::new(database::load(&shared.load_options(), 1)?);
     tracing::info!(
         signatures = db.signatures,
@@ -180,11 +188,24 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     if let Some(thread) = acceptor {
         let _ = thread.join();
     }
-    if let Some(path) = &unix {
-        let _ = std::fs::remove_file(path);
-    }
+    remove_socket_file(&shared);
     tracing::info!("ringscan stopped");
     Ok(())
+}
+
+/// Removes our socket file, unless it is no longer ours: a server started during our
+/// shutdown grace may have bound the same path.
+fn remove_socket_file(shared: &Shared) {
+    let Some((path, dev, ino)) = shared.socket_file.lock().ok().and_then(|mut s| s.take()) else {
+        return;
+    };
+    let still_ours = std::fs::symlink_metadata(&path).is_ok_and(|m| {
+        std::os::unix::fs::MetadataExt::dev(&m) == dev
+            && std::os::unix::fs::MetadataExt::ino(&m) == ino
+    });
+    if still_ours {
+        let _ = std::fs::remove_file(&path);
+    }
 }
 
 /// Binds the UNIX socket (clearing a stale socket file) and sets its mode.
@@ -287,10 +308,8 @@ pub async fn begin_shutdown(core: &Rc<Core>) {
             .ok()
             .and_then(|mut s| s.take()),
     );
-    if let Some(path) = &core.shared.config.server.unix_socket {
-        // Clients fail fast from now on instead of queueing on a socket nobody accepts.
-        let _ = std::fs::remove_file(path);
-    }
+    // Clients fail fast from now on instead of queueing on a socket nobody accepts.
+    remove_socket_file(&core.shared);
     for to in (0..core.cores()).filter(|&c| c != core.id) {
         core.send(to, CoreMsg::Stop).await;
     }

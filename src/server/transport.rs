@@ -19,6 +19,8 @@ use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 /// Descriptors one connection may hold unclaimed (pipelined FILDES deliver theirs
 /// ahead of execution); more are closed on arrival.
 const MAX_PENDING_FDS: usize = 16;
+/// The most descriptors one SCM_RIGHTS message can carry on Linux.
+const SCM_MAX_FD: usize = 253;
 
 /// A client connection.
 pub enum Stream {
@@ -121,7 +123,10 @@ impl Stream {
 
 /// One non-blocking `recvmsg`, keeping any SCM_RIGHTS descriptors (close-on-exec).
 fn recv_with_fds(fd: RawFd, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> io::Result<usize> {
-    let mut cmsg = nix::cmsg_space!([RawFd; MAX_PENDING_FDS]);
+    // Room for the most one message can carry (the kernel's SCM_MAX_FD): with less,
+    // the descriptors that did fit would be installed but unreadable (MSG_CTRUNC),
+    // and leak. Those over MAX_PENDING_FDS are closed below.
+    let mut cmsg = nix::cmsg_space!([RawFd; SCM_MAX_FD]);
     let mut iov = [io::IoSliceMut::new(buf)];
     let msg = recvmsg::<()>(
         fd,
