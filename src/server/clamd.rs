@@ -444,12 +444,12 @@ impl Connection {
             .cores
             .iter()
             .map(|c| CoreLine {
-                connections: c.connections,
+                connections: c.stats.connections,
                 active: c.open_connections as u32,
-                scans: c.scans,
+                scans: c.stats.scans,
             })
             .collect();
-        let total = &merged.total;
+        let total = &merged.total.stats;
         let rss = super::stats::resident_mib();
         let reason;
         let reload = match &status.last_reload {

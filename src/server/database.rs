@@ -34,6 +34,21 @@ pub struct Database {
     pub files: Fingerprint,
 }
 
+impl Database {
+    /// Logs what was loaded, at startup and after each reload.
+    pub fn log_loaded(&self, what: &str) {
+        tracing::info!(
+            generation = self.generation,
+            signatures = self.signatures,
+            skipped = self.skipped,
+            version = self.version.version,
+            load_ms = self.load_time.as_millis() as u64,
+            from_cache = self.from_cache,
+            "{what}"
+        );
+    }
+}
+
 /// (path, size, mtime) of every file in the database paths, sorted.
 pub type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
 

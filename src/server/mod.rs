@@ -111,14 +111,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         }
     }
     let db = Arc::new(database::load(&shared.load_options(), 1)?);
-    tracing::info!(
-        signatures = db.signatures,
-        skipped = db.skipped,
-        version = db.version.version,
-        load_ms = db.load_time.as_millis() as u64,
-        from_cache = db.from_cache,
-        "database loaded"
-    );
+    db.log_loaded("database loaded");
 
     let inboxes = listen::Inboxes::new(cores).map_err(|source| ServeError::Listen {
         what: "core inboxes".into(),

@@ -80,14 +80,7 @@ async fn reload(core: &Rc<Core>) {
 }
 
 async fn publish(core: &Rc<Core>, db: Arc<Database>) {
-    tracing::info!(
-        generation = db.generation,
-        signatures = db.signatures,
-        version = db.version.version,
-        load_ms = db.load_time.as_millis() as u64,
-        from_cache = db.from_cache,
-        "database loaded; publishing to every core"
-    );
+    db.log_loaded("database loaded; publishing to every core");
     let generation = db.generation;
     for to in (0..core.cores()).filter(|&c| c != core.id) {
         core.send(to, CoreMsg::Install(db.clone())).await;

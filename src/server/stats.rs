@@ -18,7 +18,9 @@ fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, LATENCY_MAX_US, 3).expect("static histogram bounds are valid")
 }
 
-/// What one core counts. Owned by the core, never shared.
+/// What one core counts. Owned by the core, never shared; a copy travels to the
+/// core that merges (see [`CoreSnapshot`]).
+#[derive(Clone, Debug)]
 pub struct CoreStats {
     /// Connections accepted by (or handed to) this core since start.
     pub connections: u64,
@@ -61,18 +63,24 @@ impl CoreStats {
         self.latency_us.saturating_record(us);
     }
 
+    /// Adds another core's counts to these.
+    fn add(&mut self, other: &CoreStats) {
+        self.connections += other.connections;
+        self.requests += other.requests;
+        self.scans += other.scans;
+        self.bytes += other.bytes;
+        self.found += other.found;
+        self.errors += other.errors;
+        // Same bounds on every core, so adding cannot fail.
+        let _ = self.latency_us.add(&other.latency_us);
+    }
+
     /// A copy to send to the core that merges.
     pub fn snapshot(&self, core: usize, open_connections: usize) -> CoreSnapshot {
         CoreSnapshot {
             core,
             open_connections,
-            connections: self.connections,
-            requests: self.requests,
-            scans: self.scans,
-            bytes: self.bytes,
-            found: self.found,
-            errors: self.errors,
-            latency_us: self.latency_us.clone(),
+            stats: self.clone(),
         }
     }
 }
@@ -84,20 +92,8 @@ pub struct CoreSnapshot {
     pub core: usize,
     /// Connections open now.
     pub open_connections: usize,
-    /// Connections since start.
-    pub connections: u64,
-    /// Requests since start.
-    pub requests: u64,
-    /// Scans since start.
-    pub scans: u64,
-    /// Bytes scanned since start.
-    pub bytes: u64,
-    /// Detections since start.
-    pub found: u64,
-    /// Error replies since start.
-    pub errors: u64,
-    /// Scan latency histogram (µs).
-    pub latency_us: Histogram<u64>,
+    /// Its counters since start.
+    pub stats: CoreStats,
 }
 
 /// Every core's snapshot and their sum.
@@ -112,27 +108,10 @@ impl Merged {
     /// Adds up snapshots (any order; sorted by core here).
     pub fn new(mut cores: Vec<CoreSnapshot>) -> Merged {
         cores.sort_by_key(|c| c.core);
-        let mut total = CoreSnapshot {
-            core: usize::MAX,
-            open_connections: 0,
-            connections: 0,
-            requests: 0,
-            scans: 0,
-            bytes: 0,
-            found: 0,
-            errors: 0,
-            latency_us: new_histogram(),
-        };
+        let mut total = CoreStats::default().snapshot(usize::MAX, 0);
         for c in &cores {
             total.open_connections += c.open_connections;
-            total.connections += c.connections;
-            total.requests += c.requests;
-            total.scans += c.scans;
-            total.bytes += c.bytes;
-            total.found += c.found;
-            total.errors += c.errors;
-            // Same bounds on every core, so adding cannot fail.
-            let _ = total.latency_us.add(&c.latency_us);
+            total.stats.add(&c.stats);
         }
         Merged { cores, total }
     }
@@ -168,13 +147,14 @@ mod tests {
         b.record_scan(1, Duration::from_secs(3600), false);
         let m = Merged::new(vec![b.snapshot(1, 4), a.snapshot(0, 1)]);
         assert_eq!(m.cores[0].core, 0);
-        assert_eq!(m.total.connections, 5);
+        let t = &m.total.stats;
+        assert_eq!(t.connections, 5);
         assert_eq!(m.total.open_connections, 5);
-        assert_eq!(m.total.scans, 3);
-        assert_eq!(m.total.bytes, 301);
-        assert_eq!(m.total.found, 1);
-        assert_eq!(m.total.latency_us.len(), 3);
-        assert!(m.total.latency_us.max() >= LATENCY_MAX_US / 2);
-        assert!(m.total.latency_us.min() <= 50);
+        assert_eq!(t.scans, 3);
+        assert_eq!(t.bytes, 301);
+        assert_eq!(t.found, 1);
+        assert_eq!(t.latency_us.len(), 3);
+        assert!(t.latency_us.max() >= LATENCY_MAX_US / 2);
+        assert!(t.latency_us.min() <= 50);
     }
 }
