@@ -58,21 +58,10 @@ cargo build --release -p ringscan -p ringscan-bench-corpus -p ringscan-perf
 bin="${CARGO_TARGET_DIR:-target}/release"
 bin="$(cd "$bin" && pwd)"
 
-# 2. Inputs. The second `sigs` run (same seed) only swaps some random .hdb lines for
-# the MD5:size of corpus files, so some hash signatures hit; .ndb/.ldb are unchanged.
-params="seed=1 ndb=$ndb hdb=$hdb ldb=$ldb corpus=$total plant-share=$plant hash-hits=$hits"
-if [ "$(cat "$W/params" 2>/dev/null)" != "$params" ]; then
-  echo "engine.sh: generating inputs in $W ($params)" >&2
-  rm -rf "$W/sigs" "$W/corpus" "$W/db" "$W/params"
-  "$bin/bench-corpus" sigs --seed 1 --ndb "$ndb" --hdb "$hdb" --ldb "$ldb" --out "$W/sigs"
-  "$bin/bench-corpus" corpus --seed 1 --total-bytes "$total" --plants "$W/sigs/plants.txt" \
-    --plant-share "$plant" --out "$W/corpus"
-  "$bin/bench-corpus" sigs --seed 1 --ndb "$ndb" --hdb "$hdb" --ldb "$ldb" --out "$W/sigs" \
-    --hash-from "$W/corpus" --hash-hits "$hits"
-  mkdir -p "$W/db"
-  cp "$W/sigs/gen.ndb" "$W/sigs/gen.hdb" "$W/sigs/gen.ldb" bench-corpus/fixtures/eicar.hdb "$W/db/"
-  echo "$params" >"$W/params"
-fi
+# 2. Inputs, shared by perf/engine.sh and perf/server.sh (perf/inputs.sh).
+# shellcheck source=perf/inputs.sh
+. "$root/perf/inputs.sh"
+make_inputs
 
 # 3. Measurements, one core.
 mkdir -p "$out"

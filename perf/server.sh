@@ -112,20 +112,10 @@ bin="${CARGO_TARGET_DIR:-target}/release"
 bin="$(cd "$bin" && pwd)"
 rp="$bin/ringscan-perf"
 
-# 2. Inputs (shared with perf/engine.sh: same parameters, same directory, reused).
-params="seed=1 ndb=$ndb hdb=$hdb ldb=$ldb corpus=$total plant-share=$plant hash-hits=$hits"
-if [ "$(cat "$W/params" 2>/dev/null)" != "$params" ]; then
-  say "generating inputs in $W ($params)"
-  rm -rf "$W/sigs" "$W/corpus" "$W/db" "$W/params"
-  "$bin/bench-corpus" sigs --seed 1 --ndb "$ndb" --hdb "$hdb" --ldb "$ldb" --out "$W/sigs"
-  "$bin/bench-corpus" corpus --seed 1 --total-bytes "$total" --plants "$W/sigs/plants.txt" \
-    --plant-share "$plant" --out "$W/corpus"
-  "$bin/bench-corpus" sigs --seed 1 --ndb "$ndb" --hdb "$hdb" --ldb "$ldb" --out "$W/sigs" \
-    --hash-from "$W/corpus" --hash-hits "$hits"
-  mkdir -p "$W/db"
-  cp "$W/sigs/gen.ndb" "$W/sigs/gen.hdb" "$W/sigs/gen.ldb" bench-corpus/fixtures/eicar.hdb "$W/db/"
-  echo "$params" >"$W/params"
-fi
+# 2. Inputs, shared by perf/engine.sh and perf/server.sh (perf/inputs.sh).
+# shellcheck source=perf/inputs.sh
+. "$root/perf/inputs.sh"
+make_inputs
 
 # Is there a ringscan server to measure?
 ringscan="${RINGSCAN_PERF_RINGSCAN_BIN:-$bin/ringscan}"
