@@ -1493,3 +1493,38 @@ fn pipelined_instreams_in_a_session_are_all_answered() {
     ids.sort_unstable();
     assert_eq!(ids, (1..=n).collect::<Vec<u32>>());
 }
+
+/// A FIFO inside the allowed roots, scanned directly or inside a directory, must
+/// neither block the core that opens it nor be read: it is skipped, the command is
+/// answered, and the server keeps serving.
+#[test]
+fn fifos_in_path_commands_do_not_block() {
+    let s = start(Options::default());
+    let clean = s.file("fifodir/clean.txt", b"clean\n");
+    let dir = clean.parent().unwrap().to_path_buf();
+    let fifo = dir.join("pipe");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0, "mkfifo");
+    let (d, f) = (p(&dir), p(&fifo));
+    let started = Instant::now();
+    assert_bytes(
+        &s.ask1(format!("zSCAN {d}\0").as_bytes()),
+        format!("{d}: OK\0").as_bytes(),
+        "directory with a FIFO",
+    );
+    let r = s.ask1(format!("zCONTSCAN {f}\0").as_bytes());
+    if s.kind == Kind::Ringscan {
+        // clamd's reply for a top-level special file (scanner.c), then its OK.
+        assert_bytes(
+            &r,
+            format!("{f}: Not supported file type ERROR\0{f}: OK\0").as_bytes(),
+            "FIFO itself",
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a FIFO held the server"
+    );
+    assert_bytes(&s.ask1(b"zPING\0"), b"PONG\0", "still serving");
+}
