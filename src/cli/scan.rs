@@ -20,7 +20,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::DbArgs;
 use crate::db;
 use crate::engine::{Engine, ScanOptions, Scanner, Verdict};
-use crate::proto::kav::json::ScanResponse;
+use crate::proto::kav::{response::write_scan_v3, ObjectResult};
 
 /// Arguments of `scan`.
 #[derive(Args, Debug)]
@@ -343,7 +343,11 @@ impl Printer {
                 Outcome::Failed(_) => Verdict::NotScanned("ACCESS DENIED"),
                 Outcome::Error(e) => Verdict::Error(e),
             };
-            return writeln!(out, "{}", ScanResponse::new(&done.path, verdict).to_json());
+            let mut line = Vec::with_capacity(128);
+            let top = ObjectResult::new(done.path.as_str(), verdict.into());
+            write_scan_v3(&mut line, 0, &top, None, &[], true);
+            line.push(b'\n');
+            return out.write_all(&line);
         }
         match &done.outcome {
             Outcome::Clean if !self.infected_only => writeln!(out, "{}: OK", done.path),
