@@ -1,12 +1,16 @@
 //! Signature databases on disk: files and directories handed to the engine's builder,
 //! and the compiled-database cache kept as files. This is the only place the engine's
 //! inputs touch the filesystem, so the CLI and the server load databases the same way.
+//! URL lists (`.urls`) live among the database files and are read here too, by
+//! [`load_url_lists`].
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::engine::{builtin, CompiledCache, DbBuilder, Engine, LoadError, LoadReport};
+use crate::engine::{
+    builtin, urls, CompiledCache, DbBuilder, Engine, LoadError, LoadReport, UrlList, UrlListError,
+};
 
 /// Why databases did not load.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +26,9 @@ pub enum DbError {
     /// The engine refused the contents.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// A URL list has a bad line.
+    #[error(transparent)]
+    UrlList(#[from] UrlListError),
 }
 
 /// Options of a load.
@@ -62,6 +69,35 @@ pub fn load(opts: &LoadOptions) -> Result<(Engine, LoadReport), DbError> {
     Ok(builder.build(cache.as_ref().map(|c| c as &dyn CompiledCache))?)
 }
 
+/// Loads the URL lists: the built-in one when `opts.paths` is empty, otherwise every
+/// `.urls` file named directly or found in a database directory (not recursive, as
+/// [`add_path`]). A bad line fails the whole load, so a reload keeps the old lists.
+pub fn load_url_lists(opts: &LoadOptions) -> Result<UrlList, DbError> {
+    if opts.paths.is_empty() {
+        return Ok(urls::builtin());
+    }
+    let mut list = UrlList::default();
+    for path in &opts.paths {
+        let meta = fs::metadata(path).map_err(io_err(path))?;
+        let files = if meta.is_dir() {
+            dir_files(path)?
+        } else {
+            vec![path.clone()]
+        };
+        for file in files.iter().filter(|f| is_url_list(f)) {
+            let bytes = fs::read(file).map_err(io_err(file))?;
+            list.parse_bytes(&file.display().to_string(), &bytes)?;
+        }
+    }
+    Ok(list)
+}
+
+/// Whether a file is a URL list, by its extension (`.urls`, any case).
+fn is_url_list(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("urls"))
+}
+
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> DbError + '_ {
     move |source| DbError::Io {
         path: path.to_path_buf(),
@@ -74,23 +110,29 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> DbError + '_ {
 /// version is loaded, as freshclam leaves the older one behind.
 pub fn add_path(builder: &mut DbBuilder, path: &Path) -> Result<(), DbError> {
     let meta = fs::metadata(path).map_err(io_err(path))?;
-    if !meta.is_dir() {
-        let bytes = fs::read(path).map_err(io_err(path))?;
-        builder.add_file(&path.display().to_string(), bytes, false)?;
-        return Ok(());
-    }
-    let mut files: Vec<PathBuf> = fs::read_dir(path)
-        .map_err(io_err(path))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
+    let files = if meta.is_dir() {
+        dir_files(path)?
+    } else {
+        vec![path.to_path_buf()]
+    };
     let superseded = superseded_containers(&files);
-    for file in files.iter().filter(|f| !superseded.contains(f)) {
+    // URL lists are not read here: the builder would only drop them.
+    for file in (files.iter()).filter(|f| !superseded.contains(f) && !is_url_list(f)) {
         let bytes = fs::read(file).map_err(io_err(file))?;
         builder.add_file(&file.display().to_string(), bytes, false)?;
     }
     Ok(())
+}
+
+/// The files of a database directory, sorted; subdirectories are not entered.
+fn dir_files(dir: &Path) -> Result<Vec<PathBuf>, DbError> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(io_err(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 /// Of each `X.cvd`/`X.cld` pair, the one with the lower header version.
@@ -188,5 +230,100 @@ impl CompiledCache for DiskCache {
             let _ = fs::remove_file(&tmp);
             tracing::warn!("writing compiled-database cache {}: {e}", path.display());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::UrlCategory;
+
+    const NDB: &str = "Test.Sig:0:*:72696e677363616e2d746573742d626f6479\n";
+
+    fn opts(paths: Vec<PathBuf>) -> LoadOptions {
+        LoadOptions {
+            paths,
+            ..LoadOptions::default()
+        }
+    }
+
+    #[test]
+    fn directory_with_signatures_and_url_list_loads_both() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("local.ndb"), NDB).unwrap();
+        fs::write(
+            dir.path().join("local.urls"),
+            "# test list\nphishing phish.example/login\n",
+        )
+        .unwrap();
+        fs::write(dir.path().join("more.URLS"), "adware ads.example\n").unwrap();
+        // Lists in subdirectories are not read, as signature files are not.
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        fs::write(dir.path().join("sub/x.urls"), "malicious sub.example\n").unwrap();
+        let o = opts(vec![dir.path().to_path_buf()]);
+
+        let (engine, report) = load(&o).unwrap();
+        assert_eq!(engine.signature_count(), 1);
+        assert!(report.notices.is_empty(), "{:?}", report.notices);
+        assert_eq!(report.files.len(), 1, "{:?}", report.files);
+
+        let list = load_url_lists(&o).unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(
+            list.check("https://phish.example/login/x"),
+            Some(UrlCategory::Phishing)
+        );
+        assert_eq!(list.check("ads.example"), Some(UrlCategory::Adware));
+        assert_eq!(list.check("sub.example"), None);
+    }
+
+    #[test]
+    fn url_list_named_directly_and_builtin() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("direct.urls");
+        fs::write(&file, "riskware risky.example\n").unwrap();
+        let ndb = dir.path().join("sigs.ndb");
+        fs::write(&ndb, NDB).unwrap();
+        let list = load_url_lists(&opts(vec![file, ndb])).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list.check("risky.example"), Some(UrlCategory::Riskware));
+
+        let builtin = load_url_lists(&LoadOptions::default()).unwrap();
+        assert!(!builtin.is_empty());
+        assert_eq!(
+            builtin.check("http://malware.testing.google.test/testing/malware/"),
+            Some(UrlCategory::Malicious)
+        );
+    }
+
+    #[test]
+    fn bad_url_line_fails_with_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a.ndb"), NDB).unwrap();
+        let bad = dir.path().join("bad.urls");
+        fs::write(&bad, "malicious ok.example\n\nsuspicious what.example\n").unwrap();
+        let err = load_url_lists(&opts(vec![dir.path().to_path_buf()])).unwrap_err();
+        assert!(matches!(err, DbError::UrlList(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("{}:3: unknown category", bad.display())),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn builder_takes_url_lists_without_notice() {
+        let mut b = builtin::builder();
+        b.add_file("x.urls", b"not a signature\n".to_vec(), false)
+            .unwrap();
+        let (_, report) = b.build(None).unwrap();
+        assert!(report.notices.is_empty(), "{:?}", report.notices);
+        assert!(!report.files.iter().any(|f| f.ends_with(".urls")));
+    }
+
+    #[test]
+    fn missing_path_is_an_io_error() {
+        let err = load_url_lists(&opts(vec![PathBuf::from("/nonexistent/ringscan")]));
+        assert!(matches!(err, Err(DbError::Io { .. })));
     }
 }

@@ -75,6 +75,8 @@ enum Kind {
     Content,
     Logical,
     Container,
+    /// `.urls`: URL lists, loaded by `db::load_url_lists`, not signatures.
+    UrlList,
     Unsupported,
     Unknown,
 }
@@ -91,6 +93,7 @@ fn kind_of(name: &str) -> Kind {
         "ndb" | "ndu" => Kind::Content,
         "ldb" | "ldu" => Kind::Logical,
         "cvd" | "cld" | "cud" => Kind::Container,
+        "urls" => Kind::UrlList,
         "mdb" | "mdu" | "msb" | "msu" | "imp" | "db" | "cdb" | "cfg" | "crb" | "cbc" | "ftm"
         | "pdb" | "gdb" | "wdb" | "idb" | "yar" | "yara" | "pwdb" | "hwp" | "sdb" | "zmd"
         | "rmd" | "mpd" | "yrb" => Kind::Unsupported,
@@ -151,6 +154,9 @@ impl DbBuilder {
     ) -> Result<(), LoadError> {
         match kind_of(name) {
             Kind::Container => self.add_container(name, &bytes),
+            // Not signatures: `db::load_url_lists` reads them; accepted here so that a
+            // database directory with lists in it loads without a notice.
+            Kind::UrlList => Ok(()),
             Kind::Unknown => {
                 self.notices
                     .push(format!("{name}: unknown database file type, ignored"));
@@ -202,6 +208,9 @@ impl DbBuilder {
                 Kind::Container => self
                     .notices
                     .push(format!("{inner}: nested container ignored")),
+                Kind::UrlList => self
+                    .notices
+                    .push(format!("{inner}: URL list inside a container ignored")),
                 _ => self.sources.push(Source {
                     name: inner,
                     bytes: entry.data,
@@ -449,7 +458,7 @@ fn load_source(st: &mut Loading, src: &Source, strict: bool) -> Result<(), LoadE
                         format!(".{ext} signatures are not supported yet"),
                     ))
                 }
-                Kind::Container | Kind::Unknown => Ok(()),
+                Kind::Container | Kind::UrlList | Kind::Unknown => Ok(()),
             });
         let (file, line) = (src.name.clone(), line_no);
         match result {

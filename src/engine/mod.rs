@@ -18,6 +18,7 @@ mod names;
 mod report;
 mod scan;
 pub mod sig;
+pub mod urls;
 mod verify;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +31,7 @@ pub use compile::seq_regex;
 pub use names::SigId;
 pub use report::{Counts, DbVersion, LoadReport, SkipRecord};
 pub use scan::{ScanOptions, ScanReport, Scanner, Verdict};
+pub use urls::{UrlCategory, UrlList, UrlListError};
 
 /// A content signature's place in the engine.
 #[derive(Clone, Copy, Debug)]
