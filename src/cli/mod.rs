@@ -5,6 +5,7 @@
 mod db_info;
 mod scan;
 mod serve;
+mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,8 +26,13 @@ pub struct Cli {
 enum Command {
     /// Scan files, directories or standard input (`-`); output like clamscan.
     Scan(scan::ScanArgs),
-    /// Run the scan server (clamd protocol on a UNIX socket and TCP).
+    /// Run the scan server (clamd protocol and KAV HTTP mode, on UNIX sockets and TCP).
     Serve(serve::ServeArgs),
+    /// API tokens for the HTTP mode.
+    Token {
+        #[command(subcommand)]
+        command: token::TokenCommand,
+    },
     /// Signature database tools.
     Db {
         #[command(subcommand)]
@@ -84,6 +90,7 @@ pub fn main() -> ExitCode {
             init_logging();
             scan::run(args)
         }
+        Command::Token { command } => token::run(command),
         Command::Db {
             command: DbCommand::Info(args),
         } => {

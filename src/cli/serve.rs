@@ -24,6 +24,12 @@ pub struct ServeArgs {
     /// TCP address; "" disables it [default: 127.0.0.1:3310].
     #[arg(long, value_name = "ADDR")]
     tcp: Option<String>,
+    /// HTTP (KAV protocol) TCP address; "" disables it [default: 127.0.0.1:9999].
+    #[arg(long, value_name = "ADDR")]
+    http: Option<String>,
+    /// HTTP (KAV protocol) UNIX socket path; "" disables it [default: none].
+    #[arg(long = "http-unix", value_name = "PATH")]
+    http_unix: Option<PathBuf>,
     /// Executors, one per core [default: every CPU].
     #[arg(long, value_name = "N")]
     cores: Option<usize>,
@@ -37,6 +43,16 @@ pub struct ServeArgs {
     /// Reload when database files change (clamd's SelfCheck).
     #[arg(long)]
     watch: bool,
+}
+
+/// A listener address from a flag; "" disables the listener.
+fn parse_addr(flag: &str, text: &str) -> Result<Option<SocketAddr>, String> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<SocketAddr>()
+        .map(Some)
+        .map_err(|e| format!("{flag} {text}: {e}"))
 }
 
 impl ServeArgs {
@@ -53,14 +69,13 @@ impl ServeArgs {
             config.server.unix_socket = (!unix.as_os_str().is_empty()).then(|| unix.clone());
         }
         if let Some(tcp) = &self.tcp {
-            config.server.tcp = if tcp.is_empty() {
-                None
-            } else {
-                Some(
-                    tcp.parse::<SocketAddr>()
-                        .map_err(|e| format!("--tcp {tcp}: {e}"))?,
-                )
-            };
+            config.server.tcp = parse_addr("--tcp", tcp)?;
+        }
+        if let Some(http) = &self.http {
+            config.http.tcp = parse_addr("--http", http)?;
+        }
+        if let Some(unix) = &self.http_unix {
+            config.http.unix_socket = (!unix.as_os_str().is_empty()).then(|| unix.clone());
         }
         if let Some(cores) = self.cores {
             config.server.cores = cores;

@@ -67,6 +67,8 @@ pub struct Config {
     pub clamd: ClamdConfig,
     /// `[limits]`: per-scan resource limits.
     pub limits: Limits,
+    /// `[http]`: Kaspersky Scan Engine's HTTP mode (KAV protocol v1, v2, v3).
+    pub http: HttpConfig,
 }
 
 /// `[server]`: listeners, executors, logging.
@@ -209,6 +211,125 @@ pub struct Limits {
     /// milliseconds, so the file needs a unit).
     #[serde(deserialize_with = "de::duration_with_unit")]
     pub max_scan_time: Duration,
+}
+
+/// `[http]`: Kaspersky Scan Engine's HTTP mode (KAV protocol v1, v2 and v3), served by
+/// the same cores as the clamd protocol. Each key names its `kavhttpd.xml` element.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// TCP address; `None` (`""` in the file) disables it. KSE `ConnectionString`
+    /// (`http://ip:port`, or `https://` when `tls_certificate` is set). Default
+    /// `127.0.0.1:9999`, the port rspamd's and KSE's Windows defaults use.
+    #[serde(deserialize_with = "de::optional_socket_addr")]
+    pub tcp: Option<SocketAddr>,
+    /// UNIX socket; `None` (`""`) disables it. KSE `ConnectionString` `/tmp/.kavhttpd`.
+    /// Default `None`.
+    #[serde(deserialize_with = "de::optional_path")]
+    pub unix_socket: Option<PathBuf>,
+    /// Permissions of the UNIX socket, an octal string. Default `"666"`.
+    #[serde(deserialize_with = "de::octal_mode")]
+    pub unix_socket_mode: u32,
+    /// HTTP sessions (connections) open at once over all cores; more wait in the
+    /// backlog. KSE `MaxHTTPSessionsNum` (10 there; a thread-per-core server holds
+    /// many more). Default 1000.
+    pub max_sessions: usize,
+    /// listen(2) backlog of the HTTP listeners. KSE `MaxIncomingConnectionsNum` (100).
+    /// Default 1024.
+    pub backlog: u32,
+    /// Largest request, header and body, in bytes; more is answered 413. KSE
+    /// `MaxTCPFileSize` (104857600).
+    #[serde(deserialize_with = "de::size")]
+    pub max_request_size: u64,
+    /// Largest request head (request line and headers); more is answered 431.
+    /// Default 16K (no KSE equivalent).
+    #[serde(deserialize_with = "de::size")]
+    pub max_header_size: u64,
+    /// Time to receive a request once its first byte arrived, and to send the answer;
+    /// over it while receiving: 408 `{"error": "Session Timeout"}`. KSE
+    /// `SessionTimeout` (1000 ms there, which fails uploads of a few MB on slow links).
+    /// Default 30 s.
+    #[serde(deserialize_with = "de::duration")]
+    pub session_timeout: Duration,
+    /// Keep connections open between requests. KSE `KeepAliveSettings/Enabled` (1).
+    pub keep_alive: bool,
+    /// How long an idle kept-alive connection waits for its next request. KSE
+    /// `KeepAliveSettings/TimeoutMs` (5000).
+    #[serde(deserialize_with = "de::duration")]
+    pub keep_alive_timeout: Duration,
+    /// Requests per connection; the last answer says `Connection: close`; 0 = no
+    /// limit. KSE `KeepAliveSettings/MaxRequests` (1000).
+    pub keep_alive_max_requests: u64,
+    /// Origin allowed by CORS (`Access-Control-Allow-Origin`); `""` = CORS off. KSE
+    /// `CORS/AccessControlAllowOrigin`. Default off.
+    pub cors_allow_origin: String,
+    /// PEM certificate chain; with `tls_key`, the TCP listener speaks HTTPS only. KSE
+    /// `TlsCertificateFile`. Default none.
+    #[serde(deserialize_with = "de::optional_path")]
+    pub tls_certificate: Option<PathBuf>,
+    /// PEM private key of `tls_certificate`. KSE `TlsCertificateKeyFile`.
+    #[serde(deserialize_with = "de::optional_path")]
+    pub tls_key: Option<PathBuf>,
+    /// Absolute files or directories that `scanfile` may read; empty = scanfile is
+    /// refused. KSE `DirectorySettings/ScanningPaths`. Default empty.
+    pub scanning_paths: Vec<PathBuf>,
+    /// `[http.auth]`: API tokens.
+    pub auth: HttpAuthConfig,
+}
+
+/// `[http.auth]`: API tokens (KSE `AuthSettings`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpAuthConfig {
+    /// Require a token on every request. KSE `UseAccessToken` (0).
+    pub enabled: bool,
+    /// Header carrying the token. KSE `AuthRequestField` (`Authorization`).
+    pub header: String,
+    /// The header value is `Bearer <token>` rather than the bare token. KSE
+    /// `UseBearerAuthScheme` (1).
+    pub bearer: bool,
+    /// Accepted tokens, as `sha256:<hex>` hashes (`ringscan token new` prints one);
+    /// the tokens themselves are never stored. KSE `AccessTokens` (stored in clear there).
+    pub tokens: Vec<String>,
+    /// Accept tokens on plain (non-TLS) TCP. Off, the server refuses to start with
+    /// tokens on and a plain TCP listener, since the tokens would cross the network in
+    /// clear. UNIX sockets are local and always allowed. Default false.
+    pub allow_plain_tcp: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            tcp: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 9999))),
+            unix_socket: None,
+            unix_socket_mode: 0o666,
+            max_sessions: 1000,
+            backlog: 1024,
+            max_request_size: 100 * MIB,
+            max_header_size: 16 * KIB,
+            session_timeout: Duration::from_secs(30),
+            keep_alive: true,
+            keep_alive_timeout: Duration::from_millis(5000),
+            keep_alive_max_requests: 1000,
+            cors_allow_origin: String::new(),
+            tls_certificate: None,
+            tls_key: None,
+            scanning_paths: Vec::new(),
+            auth: HttpAuthConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpAuthConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            header: "Authorization".to_owned(),
+            bearer: true,
+            tokens: Vec::new(),
+            allow_plain_tcp: false,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -361,6 +482,7 @@ impl Config {
                 "database" => config.database = section(origin, &name, value)?,
                 "clamd" => config.clamd = section(origin, &name, value)?,
                 "limits" => config.limits = section(origin, &name, value)?,
+                "http" => config.http = section(origin, &name, value)?,
                 _ => return Err(unknown_top_level(origin, &name)),
             }
         }
@@ -372,10 +494,14 @@ impl Config {
         let bad = |key: &str, reason: String| Err(ConfigError::invalid(origin, key, reason));
         let (s, d, c, l) = (&self.server, &self.database, &self.clamd, &self.limits);
 
-        if s.unix_socket.is_none() && s.tcp.is_none() {
+        let h = &self.http;
+        if s.unix_socket.is_none() && s.tcp.is_none() && h.tcp.is_none() && h.unix_socket.is_none()
+        {
             return bad(
                 "server",
-                "no listener: unix_socket and tcp are both disabled".into(),
+                "no listener: server.unix_socket, server.tcp, http.tcp and http.unix_socket \
+                 are all disabled"
+                    .into(),
             );
         }
         if s.unix_socket
@@ -474,6 +600,110 @@ impl Config {
             );
         }
         check_duration(origin, "limits.max_scan_time", l.max_scan_time, false)?;
+        self.check_http(origin)
+    }
+
+    fn check_http(&self, origin: &str) -> Result<(), ConfigError> {
+        let bad = |key: &str, reason: String| Err(ConfigError::invalid(origin, key, reason));
+        let h = &self.http;
+        if h.unix_socket
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return bad("http.unix_socket", "must not be an empty path".into());
+        }
+        if h.unix_socket.is_some() && h.unix_socket == self.server.unix_socket {
+            return bad(
+                "http.unix_socket",
+                "must differ from server.unix_socket".into(),
+            );
+        }
+        if h.tcp.is_some() && h.tcp == self.server.tcp {
+            return bad("http.tcp", "must differ from server.tcp".into());
+        }
+        if h.unix_socket_mode > 0o777 {
+            return bad(
+                "http.unix_socket_mode",
+                format!(
+                    "must be at most 777 (octal), found {:o}",
+                    h.unix_socket_mode
+                ),
+            );
+        }
+        if h.max_sessions == 0 {
+            return bad("http.max_sessions", "must be at least 1, found 0".into());
+        }
+        if h.backlog == 0 {
+            return bad("http.backlog", "must be at least 1, found 0".into());
+        }
+        if h.max_request_size == 0 {
+            return bad("http.max_request_size", "must be more than 0".into());
+        }
+        if !(1024..=MIB).contains(&h.max_header_size) {
+            return bad(
+                "http.max_header_size",
+                format!(
+                    "must be from 1K to 1M, found {}",
+                    fmt_size(h.max_header_size)
+                ),
+            );
+        }
+        check_duration(origin, "http.session_timeout", h.session_timeout, true)?;
+        check_duration(
+            origin,
+            "http.keep_alive_timeout",
+            h.keep_alive_timeout,
+            true,
+        )?;
+        if h.tls_certificate.is_some() != h.tls_key.is_some() {
+            return bad(
+                "http.tls_certificate",
+                "tls_certificate and tls_key go together: set both or neither".into(),
+            );
+        }
+        if let Some(path) = h.scanning_paths.iter().find(|p| !p.is_absolute()) {
+            return bad(
+                "http.scanning_paths",
+                format!(
+                    "must hold absolute paths, found {:?}",
+                    path.display().to_string()
+                ),
+            );
+        }
+        let a = &h.auth;
+        if a.header.is_empty() || !a.header.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+            return bad(
+                "http.auth.header",
+                format!("must be an HTTP header name, found {:?}", a.header),
+            );
+        }
+        if let Some(t) = a
+            .tokens
+            .iter()
+            .find(|t| t.parse::<crate::proto::kav::auth::TokenHash>().is_err())
+        {
+            return bad(
+                "http.auth.tokens",
+                format!(
+                    "expected \"sha256:<64 hex digits>\" as printed by `ringscan token new`, found {t:?}"
+                ),
+            );
+        }
+        if a.enabled && a.tokens.is_empty() {
+            return bad(
+                "http.auth.tokens",
+                "auth is enabled but no token is configured; add one from `ringscan token new`"
+                    .into(),
+            );
+        }
+        if a.enabled && h.tcp.is_some() && h.tls_certificate.is_none() && !a.allow_plain_tcp {
+            return bad(
+                "http.auth.enabled",
+                "tokens would cross the network in clear on the plain TCP listener: set \
+                 http.tls_certificate and http.tls_key, or http.auth.allow_plain_tcp = true"
+                    .into(),
+            );
+        }
         Ok(())
     }
 }
@@ -541,11 +771,12 @@ fn section<T: DeserializeOwned>(
 
 fn unknown_top_level(origin: &str, name: &str) -> ConfigError {
     let sections = fields::of::<Config>();
-    let owners: [(&str, &[&str]); 4] = [
+    let owners: [(&str, &[&str]); 5] = [
         ("server", fields::of::<ServerConfig>()),
         ("database", fields::of::<DatabaseConfig>()),
         ("clamd", fields::of::<ClamdConfig>()),
         ("limits", fields::of::<Limits>()),
+        ("http", fields::of::<HttpConfig>()),
     ];
     let reason = match owners.iter().find(|(_, keys)| keys.contains(&name)) {
         Some((owner, _)) => format!(
@@ -948,11 +1179,12 @@ mod tests {
     #[test]
     fn example_file_has_every_key() {
         let table: toml::Table = toml::from_str(EXAMPLE).unwrap();
-        let sections: [(&str, &[&str]); 4] = [
+        let sections: [(&str, &[&str]); 5] = [
             ("server", fields::of::<ServerConfig>()),
             ("database", fields::of::<DatabaseConfig>()),
             ("clamd", fields::of::<ClamdConfig>()),
             ("limits", fields::of::<Limits>()),
+            ("http", fields::of::<HttpConfig>()),
         ];
         assert_eq!(fields::of::<Config>().len(), sections.len());
         for (name, keys) in sections {
@@ -971,7 +1203,7 @@ mod tests {
         assert!(server.contains(&"log_format"));
         assert_eq!(
             fields::of::<Config>(),
-            ["server", "database", "clamd", "limits"]
+            ["server", "database", "clamd", "limits", "http"]
         );
     }
 
@@ -1079,12 +1311,12 @@ mod tests {
         );
         assert_eq!(
             err("[sever]\ncores = 2"),
-            "ringscan.toml: sever: unknown key (known: server, database, clamd, limits)"
+            "ringscan.toml: sever: unknown key (known: server, database, clamd, limits, http)"
         );
         assert_eq!(
             err("cores = 2"),
             "ringscan.toml: cores: unknown top-level key; it belongs in the [server] table \
-             (known tables: server, database, clamd, limits)"
+             (known tables: server, database, clamd, limits, http)"
         );
         assert_eq!(
             err("[server]\ncores = 1\n\nmax_connections = = 3\n"),
@@ -1154,8 +1386,9 @@ mod tests {
             "ringscan.toml: clamd.idle_timeout: must be more than 0, found 0s"
         );
         assert_eq!(
-            err("[server]\nunix_socket = \"\"\ntcp = \"\""),
-            "ringscan.toml: server: no listener: unix_socket and tcp are both disabled"
+            err("[server]\nunix_socket = \"\"\ntcp = \"\"\n[http]\ntcp = \"\""),
+            "ringscan.toml: server: no listener: server.unix_socket, server.tcp, http.tcp \
+             and http.unix_socket are all disabled"
         );
         assert_eq!(
             err("server = 3"),
@@ -1330,5 +1563,61 @@ mod tests {
         let direct: Config = toml::from_str(EXAMPLE).unwrap();
         assert_eq!(direct, Config::default());
         assert!(toml::from_str::<Config>("[server]\ntpc = 1").is_err());
+    }
+
+    const TOKEN: &str = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
+    #[test]
+    fn http_defaults_follow_kavhttpd() {
+        let h = Config::default().http;
+        assert_eq!(h.tcp, Some("127.0.0.1:9999".parse().unwrap()));
+        assert_eq!(h.unix_socket, None);
+        assert_eq!(h.max_request_size, 100 << 20);
+        assert!(h.keep_alive);
+        assert_eq!(h.keep_alive_timeout, Duration::from_secs(5));
+        assert_eq!(h.keep_alive_max_requests, 1000);
+        assert!(!h.auth.enabled && h.auth.bearer);
+        assert_eq!(h.auth.header, "Authorization");
+    }
+
+    #[test]
+    fn http_section_is_checked() {
+        assert_eq!(
+            key_of("[http]\ntls_certificate = \"/c.pem\"\n"),
+            "http.tls_certificate"
+        );
+        assert_eq!(
+            key_of("[http]\nscanning_paths = [\"rel\"]\n"),
+            "http.scanning_paths"
+        );
+        assert_eq!(key_of("[http]\nmax_sessions = 0\n"), "http.max_sessions");
+        assert_eq!(key_of("[http]\ntcp = \"127.0.0.1:3310\"\n"), "http.tcp");
+        assert_eq!(
+            key_of("[http.auth]\ntokens = [\"secret\"]\n"),
+            "http.auth.tokens"
+        );
+        assert_eq!(key_of("[http.auth]\nenabled = true\n"), "http.auth.tokens");
+        // Tokens on plain TCP are refused unless allowed; a UNIX-only or TLS setup is fine.
+        let on = format!("[http.auth]\nenabled = true\ntokens = [\"{TOKEN}\"]\n");
+        assert_eq!(key_of(&on), "http.auth.enabled");
+        assert!(err(&on).contains("in clear"));
+        parse(&format!("{on}allow_plain_tcp = true\n")).unwrap();
+        parse(&format!(
+            "[http]\ntcp = \"\"\nunix_socket = \"/run/k.sock\"\n{on}"
+        ))
+        .unwrap();
+        parse(&format!(
+            "[http]\ntls_certificate = \"/c.pem\"\ntls_key = \"/k.pem\"\n{on}"
+        ))
+        .unwrap();
+        assert!(err("[http]\nbogus = 1\n").contains("unknown key"));
+    }
+
+    #[test]
+    fn no_listener_at_all_is_refused() {
+        let text = "[server]\nunix_socket = \"\"\ntcp = \"\"\n[http]\ntcp = \"\"\n";
+        assert_eq!(key_of(text), "server");
+        // The HTTP listener alone is enough.
+        parse("[server]\nunix_socket = \"\"\ntcp = \"\"\n").unwrap();
     }
 }

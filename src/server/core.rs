@@ -72,6 +72,15 @@ pub struct Shared {
     pub open: Box<[CachePadded<AtomicUsize>]>,
     /// Open connections in all.
     pub open_total: AtomicUsize,
+    /// Open HTTP sessions in all (a subset of `open_total`), held under
+    /// `http.max_sessions`.
+    pub http_open: AtomicUsize,
+    /// The HTTP mode's TLS setup, when `http.tls_certificate` is set.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// `http.scanning_paths`, resolved once.
+    pub scanning_paths: Vec<PathBuf>,
+    /// `http.auth.tokens`, parsed once.
+    pub tokens: Vec<crate::proto::kav::auth::TokenHash>,
     /// Set once shutdown has begun.
     pub shutting_down: AtomicBool,
     /// Reload status.
@@ -82,16 +91,27 @@ pub struct Shared {
     pub roots: Vec<PathBuf>,
     /// Dropping this wakes the UNIX acceptor thread and makes it stop.
     pub acceptor_stop: Mutex<Option<OwnedFd>>,
-    /// The UNIX socket file we bound: path, device and inode, so that only ours is
+    /// The UNIX socket files we bound: path, device and inode, so that only ours are
     /// removed at exit.
-    pub socket_file: Mutex<Option<(PathBuf, u64, u64)>>,
+    pub socket_files: Mutex<Vec<(PathBuf, u64, u64)>>,
 }
 
 impl Shared {
     /// New shared state for `cores` cores.
-    pub fn new(config: Config, cores: usize) -> Shared {
+    pub fn new(config: Config, cores: usize, tls: Option<Arc<rustls::ServerConfig>>) -> Shared {
         Shared {
             roots: super::files::canonical_roots(&config.clamd.allowed_roots),
+            scanning_paths: super::files::canonical_roots(&config.http.scanning_paths),
+            // Validated with the configuration, so none is dropped here.
+            tokens: config
+                .http
+                .auth
+                .tokens
+                .iter()
+                .filter_map(|t| t.parse().ok())
+                .collect(),
+            tls,
+            http_open: AtomicUsize::new(0),
             config,
             cores,
             open: (0..cores)
@@ -102,7 +122,7 @@ impl Shared {
             status: Mutex::new(ServerStatus::default()),
             started: Instant::now(),
             acceptor_stop: Mutex::new(None),
-            socket_file: Mutex::new(None),
+            socket_files: Mutex::new(Vec::new()),
         }
     }
 
@@ -133,33 +153,94 @@ impl Shared {
     }
 }
 
-/// Counts a connection as open on a core until dropped.
+/// The protocol a listener speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// The clamd socket protocol.
+    Clamd,
+    /// Kaspersky Scan Engine's HTTP mode.
+    Http,
+}
+
+impl Protocol {
+    /// The byte that names the protocol in a UNIX connection hand-off.
+    pub fn tag(self) -> u8 {
+        match self {
+            Protocol::Clamd => 0,
+            Protocol::Http => 1,
+        }
+    }
+
+    /// The protocol a hand-off byte names.
+    pub fn from_tag(tag: u8) -> Protocol {
+        if tag == 1 {
+            Protocol::Http
+        } else {
+            Protocol::Clamd
+        }
+    }
+}
+
+/// Counts a connection as open on a core (and, for HTTP, as an HTTP session) until
+/// dropped.
 pub struct ConnGuard {
     shared: Arc<Shared>,
     core: usize,
+    http: bool,
 }
 
 impl ConnGuard {
     /// Counts a new connection on `core`.
-    pub fn open(shared: &Arc<Shared>, core: usize) -> ConnGuard {
-        shared.open[core].fetch_add(1, Ordering::Relaxed);
-        shared.open_total.fetch_add(1, Ordering::Relaxed);
-        ConnGuard::adopt(shared, core)
+    pub fn open(shared: &Arc<Shared>, core: usize, protocol: Protocol) -> ConnGuard {
+        shared.count_open(core, protocol);
+        ConnGuard::adopt(shared, core, protocol)
     }
 
     /// Takes over a connection already counted (by the UNIX dispatcher).
-    pub fn adopt(shared: &Arc<Shared>, core: usize) -> ConnGuard {
+    pub fn adopt(shared: &Arc<Shared>, core: usize, protocol: Protocol) -> ConnGuard {
         ConnGuard {
             shared: shared.clone(),
             core,
+            http: protocol == Protocol::Http,
         }
     }
 }
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
-        self.shared.open[self.core].fetch_sub(1, Ordering::Relaxed);
-        self.shared.open_total.fetch_sub(1, Ordering::Relaxed);
+        let protocol = if self.http {
+            Protocol::Http
+        } else {
+            Protocol::Clamd
+        };
+        self.shared.uncount_open(self.core, protocol);
+    }
+}
+
+impl Shared {
+    /// Counts a connection opening on `core`.
+    pub fn count_open(&self, core: usize, protocol: Protocol) {
+        self.open[core].fetch_add(1, Ordering::Relaxed);
+        self.open_total.fetch_add(1, Ordering::Relaxed);
+        if protocol == Protocol::Http {
+            self.http_open.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Undoes [`Shared::count_open`] for a connection that never started.
+    pub fn uncount_open(&self, core: usize, protocol: Protocol) {
+        self.open[core].fetch_sub(1, Ordering::Relaxed);
+        self.open_total.fetch_sub(1, Ordering::Relaxed);
+        if protocol == Protocol::Http {
+            self.http_open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether a new connection of `protocol` must wait for a free slot.
+    pub fn full(&self, protocol: Protocol) -> bool {
+        self.open_total.load(Ordering::Relaxed) >= self.config.server.max_connections
+            || (protocol == Protocol::Http
+                && self.http_open.load(Ordering::Relaxed) >= self.config.http.max_sessions)
     }
 }
 

@@ -191,8 +191,19 @@ fn entry_escapes(roots: &[PathBuf], path: &Path) -> bool {
     }
 }
 
-/// Scans one file on this core.
+/// Scans one file on this core, for the clamd path commands (`clamd.allowed_roots`).
 pub async fn scan_file(core: &Core, path: &Path, all_matches: bool) -> FileOutcome {
+    scan_file_below(core, &core.shared.roots, path, all_matches).await
+}
+
+/// Scans one file on this core; `path` was checked against `roots`, and the opened
+/// file is checked again.
+pub async fn scan_file_below(
+    core: &Core,
+    roots: &[PathBuf],
+    path: &Path,
+    all_matches: bool,
+) -> FileOutcome {
     // Non-blocking open: a path swapped for a FIFO after the walk must not block the
     // core in open(2); what is not a regular file once open is refused below.
     let opened = std::fs::OpenOptions::new()
@@ -200,7 +211,7 @@ pub async fn scan_file(core: &Core, path: &Path, all_matches: bool) -> FileOutco
         .custom_flags(libc::O_NONBLOCK)
         .open(path);
     let outcome = match opened {
-        Ok(file) if !opened_inside(&core.shared.roots, &file) => {
+        Ok(file) if !opened_inside(roots, &file) => {
             // A component was swapped for a symlink after the walk checked it.
             drop(file);
             FileOutcome::AccessDenied

@@ -29,7 +29,7 @@ use nix::sys::socket::{
     sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
 };
 
-use super::core::{unless_stopped, ConnGuard, Core, Shared};
+use super::core::{unless_stopped, ConnGuard, Core, Protocol, Shared};
 use super::transport::Stream;
 
 /// How often a full server looks again for a free connection slot.
@@ -69,10 +69,57 @@ pub fn chmod_socket(path: &Path, mode: u32) -> io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }
 
-/// Waits until the server is under its connection limit; `false` when stopping.
-async fn wait_for_slot(core: &Core) -> bool {
-    let max = core.shared.config.server.max_connections;
-    while core.shared.open_total.load(Ordering::Relaxed) >= max {
+/// Binds a TCP listener with SO_REUSEPORT (every core binds the same address) and the
+/// given listen(2) backlog; glommio's own `bind` fixes the backlog at 1024.
+fn bind_reuseport(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    use nix::sys::socket::{
+        bind, listen, setsockopt, socket, sockopt, Backlog, SockProtocol, SockaddrStorage,
+    };
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let family = if addr.is_ipv6() {
+        AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
+    };
+    let fd = socket(
+        family,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::Tcp,
+    )?;
+    setsockopt(&fd, sockopt::ReusePort, &true)?;
+    bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
+    let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+    listen(&fd, Backlog::new(backlog).unwrap_or(Backlog::MAXCONN))?;
+    // SAFETY: `fd` is a bound, listening TCP socket whose ownership moves to glommio.
+    Ok(unsafe { TcpListener::from_raw_fd(fd.into_raw_fd()) })
+}
+
+/// Sets the listen(2) backlog of an already listening socket (Linux applies a second
+/// `listen` to the existing queue).
+pub fn set_backlog(fd: &impl AsFd, backlog: u32) -> io::Result<()> {
+    let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+    nix::sys::socket::listen(
+        fd,
+        nix::sys::socket::Backlog::new(backlog).unwrap_or(nix::sys::socket::Backlog::MAXCONN),
+    )?;
+    Ok(())
+}
+
+/// The listen(2) backlog for a protocol's listeners.
+fn backlog(core: &Core, protocol: Protocol) -> u32 {
+    match protocol {
+        Protocol::Clamd => CLAMD_BACKLOG,
+        Protocol::Http => core.shared.config.http.backlog,
+    }
+}
+
+/// Backlog of the clamd listeners (glommio's, kept; clamd's own default is 200).
+pub const CLAMD_BACKLOG: u32 = 1024;
+
+/// Waits until the server is under its connection limits; `false` when stopping.
+async fn wait_for_slot(core: &Core, protocol: Protocol) -> bool {
+    while core.shared.full(protocol) {
         if unless_stopped(core, glommio::timer::sleep(FULL_BACKOFF))
             .await
             .is_none()
@@ -83,9 +130,9 @@ async fn wait_for_slot(core: &Core) -> bool {
     !core.stopping()
 }
 
-/// Accepts TCP connections on this core until it stops.
-pub async fn tcp_accept_loop(core: Rc<Core>, addr: SocketAddr) {
-    let listener = match TcpListener::bind(addr) {
+/// Accepts TCP connections of `protocol` on this core until it stops.
+pub async fn tcp_accept_loop(core: Rc<Core>, addr: SocketAddr, protocol: Protocol) {
+    let listener = match bind_reuseport(addr, backlog(&core, protocol)) {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(core = core.id, %addr, error = %e, "cannot listen on TCP");
@@ -93,14 +140,14 @@ pub async fn tcp_accept_loop(core: Rc<Core>, addr: SocketAddr) {
         }
     };
     loop {
-        if !wait_for_slot(&core).await {
+        if !wait_for_slot(&core, protocol).await {
             break;
         }
         match unless_stopped(&core, listener.accept()).await {
             None => break,
             Some(Ok(stream)) => {
-                let guard = ConnGuard::open(&core.shared, core.id);
-                spawn_connection(&core, Stream::tcp(stream), guard);
+                let guard = ConnGuard::open(&core.shared, core.id, protocol);
+                spawn_connection(&core, Stream::tcp(stream), guard, protocol);
             }
             Some(Err(e)) => {
                 tracing::warn!(core = core.id, error = %e, "TCP accept failed");
@@ -138,33 +185,45 @@ impl Inboxes {
     }
 }
 
-/// Starts the UNIX acceptor thread. It ends when `stop` becomes readable (a byte is
-/// written to, or the other end of, that socket is closed).
+/// Starts the UNIX acceptor thread, for every UNIX listener (clamd and HTTP). It
+/// ends when `stop` becomes readable (a byte is written to, or the other end of, that
+/// socket is closed).
 pub fn spawn_unix_acceptor(
-    listener: std::os::unix::net::UnixListener,
+    listeners: Vec<(std::os::unix::net::UnixListener, Protocol)>,
     inboxes: Vec<OwnedFd>,
     shared: Arc<Shared>,
     stop: OwnedFd,
 ) -> io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("ringscan-unix-accept".into())
-        .spawn(move || unix_acceptor(listener, inboxes, shared, stop))
+        .spawn(move || unix_acceptor(listeners, inboxes, shared, stop))
 }
 
 fn unix_acceptor(
-    listener: std::os::unix::net::UnixListener,
+    listeners: Vec<(std::os::unix::net::UnixListener, Protocol)>,
     inboxes: Vec<OwnedFd>,
     shared: Arc<Shared>,
     stop: OwnedFd,
 ) {
     let mut next = 0usize;
-    let max = shared.config.server.max_connections;
     loop {
-        let mut fds = [
-            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
-            PollFd::new(stop.as_fd(), PollFlags::POLLIN),
-        ];
-        match poll(&mut fds, PollTimeout::NONE) {
+        // A protocol at its limit is not polled: its clients wait in the backlog
+        // until a connection closes, which the timeout notices.
+        let open: Vec<&(std::os::unix::net::UnixListener, Protocol)> = listeners
+            .iter()
+            .filter(|(_, protocol)| !shared.full(*protocol))
+            .collect();
+        let mut fds: Vec<PollFd> = open
+            .iter()
+            .map(|(l, _)| PollFd::new(l.as_fd(), PollFlags::POLLIN))
+            .collect();
+        fds.push(PollFd::new(stop.as_fd(), PollFlags::POLLIN));
+        let timeout = if open.len() < listeners.len() {
+            PollTimeout::from(FULL_BACKOFF.as_millis() as u16)
+        } else {
+            PollTimeout::NONE
+        };
+        match poll(&mut fds, timeout) {
             Err(Errno::EINTR) => continue,
             Err(e) => {
                 tracing::error!(error = %e, "UNIX acceptor: poll failed");
@@ -172,42 +231,65 @@ fn unix_acceptor(
             }
             Ok(_) => {}
         }
-        if fds[1].any().unwrap_or(true) || shared.shutting_down.load(Ordering::Relaxed) {
+        let stop_ready = fds.last().and_then(|f| f.any()).unwrap_or(true);
+        if stop_ready || shared.shutting_down.load(Ordering::Relaxed) {
             break;
         }
-        if shared.open_total.load(Ordering::Relaxed) >= max {
-            // Full: leave connections in the backlog until one closes.
-            std::thread::sleep(FULL_BACKOFF);
-            continue;
+        let ready: Vec<usize> = (0..open.len())
+            .filter(|&i| fds[i].any().unwrap_or(false))
+            .collect();
+        for i in ready {
+            let (listener, protocol) = open[i];
+            if !hand_off_one(listener, *protocol, &inboxes, &shared, &mut next) {
+                tracing::debug!("UNIX acceptor stopped");
+                return;
+            }
         }
+    }
+    tracing::debug!("UNIX acceptor stopped");
+}
+
+/// Accepts one connection from `listener` and hands it to the least-loaded core.
+/// `false` when shutdown began.
+fn hand_off_one(
+    listener: &std::os::unix::net::UnixListener,
+    protocol: Protocol,
+    inboxes: &[OwnedFd],
+    shared: &Shared,
+    next: &mut usize,
+) -> bool {
+    if shared.full(protocol) {
+        // Full: leave connections in the backlog until one closes.
+        return true;
+    }
+    {
         let conn = match listener.accept() {
             Ok((conn, _)) => OwnedFd::from(conn),
             Err(e)
                 if e.kind() == io::ErrorKind::WouldBlock
                     || e.kind() == io::ErrorKind::Interrupted =>
             {
-                continue
+                return true
             }
             Err(e) => {
                 tracing::warn!(error = %e, "UNIX accept failed");
                 std::thread::sleep(FULL_BACKOFF);
-                continue;
+                return true;
             }
         };
         if shared.shutting_down.load(Ordering::Relaxed) {
             // Shutdown began while this client connected: the cores stop taking
             // connections, so close it now rather than hand it to nobody.
             drop(conn);
-            break;
+            return false;
         }
-        let target = least_loaded(&shared, next);
-        next = (target + 1) % shared.cores;
-        shared.open[target].fetch_add(1, Ordering::Relaxed);
-        shared.open_total.fetch_add(1, Ordering::Relaxed);
+        let target = least_loaded(shared, *next);
+        *next = (target + 1) % shared.cores;
+        shared.count_open(target, protocol);
         let raw = [conn.as_raw_fd()];
         let sent = sendmsg::<()>(
             inboxes[target].as_raw_fd(),
-            &[io::IoSlice::new(&[0u8])],
+            &[io::IoSlice::new(&[protocol.tag()])],
             &[ControlMessage::ScmRights(&raw)],
             MsgFlags::MSG_NOSIGNAL,
             None,
@@ -216,12 +298,11 @@ fn unix_acceptor(
             // The core is gone (shutting down); the connection closes unanswered
             // before any request was read from it.
             tracing::warn!(core = target, error = %e, "cannot hand connection to core");
-            shared.open[target].fetch_sub(1, Ordering::Relaxed);
-            shared.open_total.fetch_sub(1, Ordering::Relaxed);
+            shared.uncount_open(target, protocol);
         }
         // Our copy closes here; the core received its own descriptor.
     }
-    tracing::debug!("UNIX acceptor stopped");
+    true
 }
 
 /// The core with the fewest open connections, searching from `start` so that ties
@@ -248,26 +329,31 @@ pub async fn inbox_loop(core: Rc<Core>, inbox: OwnedFd) {
                 tracing::error!(core = core.id, error = %e, "inbox read failed");
                 return;
             }
-            Some(Ok(_)) => serve_received(&core, &mut inbox),
+            Some(Ok(_)) => serve_received(&core, &mut inbox, Protocol::from_tag(byte[0])),
         }
     }
     while matches!(inbox.try_read(&mut byte), Ok(n) if n > 0) {
-        serve_received(&core, &mut inbox);
+        serve_received(&core, &mut inbox, Protocol::from_tag(byte[0]));
     }
 }
 
-fn serve_received(core: &Rc<Core>, inbox: &mut Stream) {
+/// Serves the connection that arrived with one inbox message (a SOCK_SEQPACKET read
+/// returns exactly one message: the protocol byte and its descriptor).
+fn serve_received(core: &Rc<Core>, inbox: &mut Stream, protocol: Protocol) {
     while let Some(fd) = inbox.take_fd() {
-        let guard = ConnGuard::adopt(&core.shared, core.id);
-        spawn_connection(core, Stream::unix(fd), guard);
+        let guard = ConnGuard::adopt(&core.shared, core.id, protocol);
+        spawn_connection(core, Stream::unix(fd), guard, protocol);
     }
 }
 
-fn spawn_connection(core: &Rc<Core>, stream: Stream, guard: ConnGuard) {
+fn spawn_connection(core: &Rc<Core>, stream: Stream, guard: ConnGuard, protocol: Protocol) {
     core.stats.borrow_mut().connections += 1;
     let core = core.clone();
     glommio::spawn_local(async move {
-        super::clamd::serve_connection(&core, stream).await;
+        match protocol {
+            Protocol::Clamd => super::clamd::serve_connection(&core, stream).await,
+            Protocol::Http => super::http::serve_connection(&core, stream).await,
+        }
         drop(guard);
     })
     .detach();

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use futures_lite::StreamExt;
 use glommio::channels::channel_mesh::Receivers;
 
-use super::core::Core;
+use super::core::{ConnGuard, Core, Protocol};
 use super::database::Database;
 use super::files::FileOutcome;
 use super::stats::{CoreSnapshot, Merged};
@@ -33,6 +33,8 @@ pub enum CoreMsg {
         from: usize,
         /// Reply channel id on the asking core.
         request: u64,
+        /// Then zero the KAV counters (KAV `clearstatistics`).
+        clear_kav: bool,
     },
     /// A core's counters.
     StatsReply {
@@ -88,12 +90,12 @@ async fn handle(core: &Rc<Core>, msg: CoreMsg) {
         CoreMsg::Reload => super::reload::request(core),
         CoreMsg::Shutdown => super::begin_shutdown(core).await,
         CoreMsg::Stop => core.stop(),
-        CoreMsg::StatsRequest { from, request } => {
-            let snapshot = Box::new(
-                core.stats
-                    .borrow()
-                    .snapshot(core.id, core.open_connections()),
-            );
+        CoreMsg::StatsRequest {
+            from,
+            request,
+            clear_kav,
+        } => {
+            let snapshot = Box::new(snapshot_of(core, clear_kav));
             core.send(from, CoreMsg::StatsReply { request, snapshot })
                 .await;
         }
@@ -105,7 +107,7 @@ async fn handle(core: &Rc<Core>, msg: CoreMsg) {
             // Scanned in its own task so this channel keeps draining meanwhile, and
             // counted like a connection so that a stopping core finishes it first.
             let core = core.clone();
-            let job = super::core::ConnGuard::open(&core.shared, core.id);
+            let job = ConnGuard::open(&core.shared, core.id, Protocol::Clamd);
             glommio::spawn_local(async move {
                 let outcome = super::files::scan_file(&core, &path, false).await;
                 drop(job);
@@ -126,12 +128,29 @@ async fn handle(core: &Rc<Core>, msg: CoreMsg) {
     }
 }
 
+/// This core's counters; with `clear_kav`, its KAV counters are zeroed after.
+fn snapshot_of(core: &Core, clear_kav: bool) -> CoreSnapshot {
+    let mut stats = core.stats.borrow_mut();
+    let snapshot = stats.snapshot(core.id, core.open_connections());
+    if clear_kav {
+        stats.kav = Default::default();
+    }
+    snapshot
+}
+
 /// Every core's counters, merged: this core's directly, the others' over the mesh.
 pub async fn gather_stats(core: &Rc<Core>) -> Merged {
-    let mut snapshots = vec![core
-        .stats
-        .borrow()
-        .snapshot(core.id, core.open_connections())];
+    gather(core, false).await
+}
+
+/// Zeroes the KAV counters of every core (KAV `clearstatistics`); returns what they
+/// were.
+pub async fn clear_kav_stats(core: &Rc<Core>) -> Merged {
+    gather(core, true).await
+}
+
+async fn gather(core: &Rc<Core>, clear_kav: bool) -> Merged {
+    let mut snapshots = vec![snapshot_of(core, clear_kav)];
     let others = core.cores() - 1;
     if others > 0 {
         let (request, replies) = core.open_replies(others);
@@ -141,6 +160,7 @@ pub async fn gather_stats(core: &Rc<Core>) -> Merged {
                 CoreMsg::StatsRequest {
                     from: core.id,
                     request,
+                    clear_kav,
                 },
             )
             .await;

@@ -22,6 +22,7 @@ pub mod config;
 pub mod core;
 pub mod database;
 pub mod files;
+pub mod http;
 pub mod listen;
 pub mod mesh;
 pub mod reload;
@@ -39,7 +40,7 @@ use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{CpuSet, LocalExecutorBuilder, Placement, PoolPlacement};
 
 use self::config::Config;
-use self::core::{unless_stopped, Core, Shared};
+use self::core::{unless_stopped, Core, Protocol, Shared};
 use self::database::Database;
 use self::mesh::CoreMsg;
 
@@ -91,22 +92,53 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         ),
         None => None,
     };
-    let unix = config.server.unix_socket.clone();
-    let unix_listener = match &unix {
-        Some(path) => Some(bind_unix(path, config.server.unix_socket_mode)?),
+    let http_tcp = match config.http.tcp {
+        Some(addr) => Some(
+            listen::resolve_tcp(addr).map_err(|source| ServeError::Listen {
+                what: format!("http tcp {addr}"),
+                source,
+            })?,
+        ),
         None => None,
     };
+    let tls =
+        match (&config.http.tls_certificate, &config.http.tls_key) {
+            (Some(cert), Some(key)) => Some(http::tls::server_config(cert, key).map_err(
+                |source| ServeError::Listen {
+                    what: "http tls".into(),
+                    source,
+                },
+            )?),
+            _ => None,
+        };
+    let unix = config.server.unix_socket.clone();
+    let http_unix = config.http.unix_socket.clone();
+    let mut unix_listeners = Vec::new();
+    if let Some(path) = &unix {
+        let listener = bind_unix(path, config.server.unix_socket_mode)?;
+        unix_listeners.push((listener, Protocol::Clamd));
+    }
+    if let Some(path) = &http_unix {
+        let listener = bind_unix(path, config.http.unix_socket_mode)?;
+        listen::set_backlog(&listener, config.http.backlog).map_err(|source| {
+            ServeError::Listen {
+                what: format!("unix socket {}", path.display()),
+                source,
+            }
+        })?;
+        unix_listeners.push((listener, Protocol::Http));
+    }
     let signals = Signals::install().map_err(|source| ServeError::Listen {
         what: "signal handlers".into(),
         source,
     })?;
 
-    let shared = Arc::new(Shared::new(config, cores));
-    if let Some(path) = &unix {
+    let shared = Arc::new(Shared::new(config, cores, tls));
+    for path in unix.iter().chain(http_unix.iter()) {
         if let Ok(m) = std::fs::symlink_metadata(path) {
             use std::os::unix::fs::MetadataExt;
-            if let Ok(mut slot) = shared.socket_file.lock() {
-                *slot = Some((path.clone(), m.dev(), m.ino()));
+            if let Ok(mut files) = shared.socket_files.lock() {
+                files.push((path.clone(), m.dev(), m.ino()));
             }
         }
     }
@@ -118,7 +150,8 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         source,
     })?;
     let mut acceptor = None;
-    if let Some(listener) = unix_listener {
+    if !unix_listeners.is_empty() {
+        let listener = unix_listeners;
         let (stop_read, stop_write) =
             std::os::unix::net::UnixStream::pair().map_err(|source| ServeError::Listen {
                 what: "acceptor stop pipe".into(),
@@ -151,6 +184,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
             db: db.clone(),
             mesh: mesh.clone(),
             tcp,
+            http_tcp,
             inbox: inbox_receivers.next(),
             signals: if index == 0 { signals.take() } else { None },
         };
@@ -171,6 +205,14 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         unix = ?unix,
         "ringscan serving the clamd protocol"
     );
+    if http_tcp.is_some() || http_unix.is_some() {
+        tracing::info!(
+            tcp = ?http_tcp,
+            tls = shared.tls.is_some(),
+            unix = ?http_unix,
+            "ringscan serving the KAV HTTP protocol"
+        );
+    }
     for h in handles {
         if let Err(e) = h.join() {
             tracing::error!(error = %e, "executor ended abnormally");
@@ -186,18 +228,22 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// Removes our socket file, unless it is no longer ours: a server started during our
+/// Removes our socket files, unless no longer ours: a server started during our
 /// shutdown grace may have bound the same path.
 fn remove_socket_file(shared: &Shared) {
-    let Some((path, dev, ino)) = shared.socket_file.lock().ok().and_then(|mut s| s.take()) else {
-        return;
-    };
-    let still_ours = std::fs::symlink_metadata(&path).is_ok_and(|m| {
-        std::os::unix::fs::MetadataExt::dev(&m) == dev
-            && std::os::unix::fs::MetadataExt::ino(&m) == ino
-    });
-    if still_ours {
-        let _ = std::fs::remove_file(&path);
+    let files = shared
+        .socket_files
+        .lock()
+        .map(|mut s| std::mem::take(&mut *s))
+        .unwrap_or_default();
+    for (path, dev, ino) in files {
+        let still_ours = std::fs::symlink_metadata(&path).is_ok_and(|m| {
+            std::os::unix::fs::MetadataExt::dev(&m) == dev
+                && std::os::unix::fs::MetadataExt::ino(&m) == ino
+        });
+        if still_ours {
+            let _ = std::fs::remove_file(&path);
+        }
     }
 }
 
@@ -236,6 +282,7 @@ struct CoreStart {
     db: Arc<Database>,
     mesh: MeshBuilder<CoreMsg, glommio::channels::channel_mesh::Full>,
     tcp: Option<std::net::SocketAddr>,
+    http_tcp: Option<std::net::SocketAddr>,
     inbox: Option<OwnedFd>,
     signals: Option<Signals>,
 }
@@ -253,7 +300,10 @@ async fn run_core(ctx: CoreStart) {
     mesh::spawn_receivers(&core, receivers);
 
     if let Some(addr) = ctx.tcp {
-        glommio::spawn_local(listen::tcp_accept_loop(core.clone(), addr)).detach();
+        glommio::spawn_local(listen::tcp_accept_loop(core.clone(), addr, Protocol::Clamd)).detach();
+    }
+    if let Some(addr) = ctx.http_tcp {
+        glommio::spawn_local(listen::tcp_accept_loop(core.clone(), addr, Protocol::Http)).detach();
     }
     if id == 0 {
         reload::start(&core);

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use crate::proto::kav::stats::KavCounters;
+
 /// Latencies are recorded in microseconds, from 1 µs to 10 minutes, 3 significant
 /// digits: about 30 KiB per core.
 const LATENCY_MAX_US: u64 = 600_000_000;
@@ -36,6 +38,10 @@ pub struct CoreStats {
     pub errors: u64,
     /// Scan latency, from the last byte received to the verdict, in microseconds.
     pub latency_us: Histogram<u64>,
+    /// The KAV HTTP mode's nine counters (`getstatistics`); HTTP requests only.
+    pub kav: KavCounters,
+    /// HTTP requests answered, by status class: 2xx, 4xx, 5xx.
+    pub http_status: [u64; 3],
 }
 
 impl Default for CoreStats {
@@ -48,6 +54,8 @@ impl Default for CoreStats {
             found: 0,
             errors: 0,
             latency_us: new_histogram(),
+            kav: KavCounters::default(),
+            http_status: [0; 3],
         }
     }
 }
@@ -71,6 +79,10 @@ impl CoreStats {
         self.bytes += other.bytes;
         self.found += other.found;
         self.errors += other.errors;
+        self.kav.add(&other.kav);
+        for (mine, theirs) in self.http_status.iter_mut().zip(other.http_status) {
+            *mine += theirs;
+        }
         // Same bounds on every core, so adding cannot fail.
         let _ = self.latency_us.add(&other.latency_us);
     }

@@ -26,6 +26,8 @@ const SCM_MAX_FD: usize = 253;
 pub enum Stream {
     /// TCP.
     Tcp(TcpStream),
+    /// TLS over TCP (the HTTP mode with `http.tls_certificate`).
+    Tls(Box<futures_rustls::server::TlsStream<TcpStream>>),
     /// UNIX socket, with descriptors received and not yet claimed by FILDES.
     Unix {
         /// The socket.
@@ -56,18 +58,45 @@ impl Stream {
         Stream::Tcp(stream)
     }
 
+    /// Runs the TLS handshake on a TCP connection.
+    pub async fn tls(self, config: std::sync::Arc<rustls::ServerConfig>) -> io::Result<Stream> {
+        match self {
+            Stream::Tcp(tcp) => {
+                let acceptor = futures_rustls::TlsAcceptor::from(config);
+                Ok(Stream::Tls(Box::new(acceptor.accept(tcp).await?)))
+            }
+            other => Ok(other),
+        }
+    }
+
     /// Whether this is a UNIX-socket connection (FILDES is only valid there).
     pub fn is_unix(&self) -> bool {
         matches!(self, Stream::Unix { .. })
     }
 
+    /// Whether the peer is on this host: a UNIX socket, or TCP from a loopback address.
+    pub fn is_local(&self) -> bool {
+        match self {
+            Stream::Unix { .. } => true,
+            Stream::Tcp(s) => s.peer_addr().is_ok_and(|a| a.ip().is_loopback()),
+            Stream::Tls(s) => s
+                .get_ref()
+                .0
+                .peer_addr()
+                .is_ok_and(|a| a.ip().is_loopback()),
+        }
+    }
+
     /// The peer, for logs.
     pub fn peer(&self) -> String {
-        match self {
-            Stream::Tcp(s) => s
-                .peer_addr()
+        let tcp_peer = |s: &TcpStream| {
+            s.peer_addr()
                 .map(|a| a.to_string())
-                .unwrap_or_else(|_| "tcp:?".into()),
+                .unwrap_or_else(|_| "tcp:?".into())
+        };
+        match self {
+            Stream::Tcp(s) => tcp_peer(s),
+            Stream::Tls(s) => tcp_peer(s.get_ref().0),
             Stream::Unix { .. } => "unix".into(),
         }
     }
@@ -76,6 +105,7 @@ impl Stream {
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read(buf).await,
+            Stream::Tls(s) => s.read(buf).await,
             Stream::Unix { stream, fd, fds } => loop {
                 match recv_with_fds(*fd, buf, fds) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -95,7 +125,7 @@ impl Stream {
     pub fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Unix { fd, fds, .. } => recv_with_fds(*fd, buf, fds),
-            Stream::Tcp(_) => Err(io::ErrorKind::WouldBlock.into()),
+            Stream::Tcp(_) | Stream::Tls(_) => Err(io::ErrorKind::WouldBlock.into()),
         }
     }
 
@@ -103,6 +133,11 @@ impl Stream {
     pub async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.write_all(data).await,
+            // rustls buffers records; flushed so the answer leaves now.
+            Stream::Tls(s) => {
+                s.write_all(data).await?;
+                s.flush().await
+            }
             Stream::Unix { stream, .. } => stream.write_all(data).await,
         }
     }

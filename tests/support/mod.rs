@@ -220,6 +220,9 @@ impl Server {
         if let Some(s) = opts.command_read_timeout {
             t += &format!("command_read_timeout = \"{s}s\"\n");
         }
+        // The clamd tests do not use the HTTP mode; its default port would collide
+        // between servers running in parallel.
+        t += "[http]\ntcp = \"\"\n";
         fs::write(&cfg, t).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringscan"));
         cmd.arg("serve")

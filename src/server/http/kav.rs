@@ -1,0 +1,552 @@
+//! The KAV endpoints on a core: what each answers, over the codec in `proto::kav`.
+//!
+//! [`screen`] decides what the head alone decides (route, token, local-only update
+//! endpoints, the v1/v2 headers, CORS preflight), before any body byte is read, so a
+//! refused upload is not received first. [`answer`] runs the endpoint on the body,
+//! which lies in the connection's buffer and is scanned there.
+
+use std::borrow::Cow;
+use std::ops::Range;
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::head::RequestHead;
+use super::response::{Cors, Head, JSON, TEXT};
+use super::Conn;
+use crate::engine::Verdict;
+use crate::proto::kav::auth;
+use crate::proto::kav::request::{self, Object, ScanParams};
+use crate::proto::kav::response::{self as kavr, ObjectResult, Reason, ScanResult};
+use crate::proto::kav::route::{self, Api, Endpoint, Route, RouteError};
+use crate::server::core::Core;
+use crate::server::files::{self, FileOutcome, Target};
+
+/// A request that passed [`screen`].
+pub struct Accepted {
+    /// Where it goes.
+    pub route: Route,
+    /// The KAV protocol version of the answer: 3, or the v1/v2 header's.
+    pub version: u8,
+    /// `X-KAV-Timeout` (v1/v2).
+    pub header_timeout: Option<Duration>,
+}
+
+/// An answer decided before the body: an error, or an OPTIONS answer.
+pub struct Early {
+    head: Head,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Early {
+    /// The head, closing the connection unless `keep`.
+    pub fn head_with(&self, keep: bool) -> Head {
+        let mut head = self.head.clone();
+        head.close |= !keep;
+        head
+    }
+}
+
+/// One request as the endpoints see it.
+struct Req<'h> {
+    head: &'h RequestHead,
+    api: Api,
+    /// `X-KAV-Timeout` (v1/v2).
+    header_timeout: Option<Duration>,
+    /// The body: a range of the connection buffer.
+    body: Range<usize>,
+}
+
+/// What an endpoint writes: the body, and for the access log the object's size and
+/// the verdict.
+#[derive(Default)]
+struct Reply {
+    out: Vec<u8>,
+    logged: Option<(u64, String)>,
+}
+
+/// An endpoint's answer.
+pub struct Answer {
+    /// Its head.
+    pub head: Head,
+    /// Its body.
+    pub body: Vec<u8>,
+    /// What was scanned or checked, for the access log: object bytes and verdict.
+    pub logged: Option<(u64, String)>,
+}
+
+fn error(status: u16, message: &str) -> (Head, Vec<u8>) {
+    let mut body = Vec::new();
+    kavr::write_error(&mut body, message);
+    (Head::new(status, JSON), body)
+}
+
+/// The CORS headers for a request from `origin`, when CORS is configured.
+fn cors_for(core: &Core, head: &RequestHead) -> Option<Cors> {
+    let allowed = &core.shared.config.http.cors_allow_origin;
+    if allowed.is_empty() || head.origin.is_none() {
+        return None;
+    }
+    Some(Cors {
+        origin: allowed.clone(),
+        methods: None,
+        headers: None,
+    })
+}
+
+/// Checks what the head alone decides.
+pub fn screen(core: &Rc<Core>, head: &RequestHead, local: bool) -> Result<Accepted, Box<Early>> {
+    let config = &core.shared.config.http;
+    let cors = cors_for(core, head);
+    let early = |(mut h, body): (Head, Vec<u8>)| {
+        h.cors = cors.clone();
+        Box::new(Early { head: h, body })
+    };
+    let route = match route::route(&head.method, &head.path) {
+        Ok(route) => route,
+        Err(RouteError::NotFound) => {
+            return Err(early(error(
+                404,
+                &format!("no such endpoint: {}", head.path),
+            )))
+        }
+        Err(RouteError::MethodNotAllowed { allow }) => {
+            let (mut h, body) = error(
+                405,
+                &format!("method {} is not allowed on {}", head.method, head.path),
+            );
+            h.allow = Some(allow);
+            return Err(early((h, body)));
+        }
+    };
+    let allow = route.endpoint.allow();
+    if head.method == "OPTIONS" {
+        // Preflights carry no token, so OPTIONS is answered before the token check.
+        let mut h = Head::new(200, TEXT);
+        match cors {
+            Some(mut c) => {
+                c.methods = Some(allow);
+                c.headers = head.cors_request_headers.clone();
+                h.cors = Some(c);
+            }
+            None => h.allow = Some(allow),
+        }
+        return Err(Box::new(Early {
+            head: h,
+            body: Vec::new(),
+        }));
+    }
+    if config.auth.enabled {
+        let token = head
+            .token
+            .as_deref()
+            .and_then(|v| auth::extract_token(v, config.auth.bearer));
+        let ok = token.is_some_and(|t| auth::verify(t, &core.shared.tokens));
+        if !ok {
+            let (mut h, body) = error(401, "Unauthorized");
+            h.www_authenticate = Some(auth::www_authenticate(config.auth.bearer));
+            return Err(early((h, body)));
+        }
+    }
+    if matches!(
+        route.endpoint,
+        Endpoint::UpdateStart | Endpoint::UpdateStatus
+    ) && !local
+    {
+        let (mut h, body) = error(405, "update is allowed from local clients only");
+        h.allow = Some(allow);
+        return Err(early((h, body)));
+    }
+    let (version, header_timeout) = match route.api {
+        Api::V3 { .. } => (3, None),
+        Api::Plain => {
+            let version = request::parse_protocol_version(head.kav_version.as_deref())
+                .map_err(|e| early(error(400, e.message())))?;
+            let timeout = match head.kav_timeout.as_deref() {
+                Some(v) => {
+                    request::parse_timeout_header(v).map_err(|e| early(error(400, e.message())))?
+                }
+                None => None,
+            };
+            (version, timeout)
+        }
+    };
+    Ok(Accepted {
+        route,
+        version,
+        header_timeout,
+    })
+}
+
+/// Runs the endpoint on the request's body (`body`, a range of the connection buffer).
+pub async fn answer(
+    conn: &mut Conn<'_>,
+    head: &RequestHead,
+    accepted: Accepted,
+    body: Range<usize>,
+    _started: Instant,
+) -> Answer {
+    let core = conn.core.clone();
+    let Accepted {
+        route,
+        version,
+        header_timeout,
+    } = accepted;
+    let api = route.api;
+    let content_type = match api {
+        Api::V3 { .. } => JSON,
+        Api::Plain => TEXT,
+    };
+    let req = Req {
+        head,
+        api,
+        header_timeout,
+        body,
+    };
+    let mut reply = Reply::default();
+    let result: Result<u16, (u16, String)> = match route.endpoint {
+        Endpoint::ScanMemory => scan_memory(&core, conn, &req, &mut reply).await,
+        Endpoint::ScanFile => scan_path(&core, conn, &req, &mut reply).await,
+        Endpoint::CheckUrl => check_url(&core, conn, &req, &mut reply),
+        Endpoint::BasesDate => {
+            kavr::write_bases_date(&mut reply.out, api, bases_date(&core));
+            Ok(200)
+        }
+        Endpoint::Version => {
+            kavr::write_version(&mut reply.out, api, &sdk_version());
+            Ok(200)
+        }
+        Endpoint::LicenseInfo => {
+            kavr::write_license(&mut reply.out, api);
+            Ok(200)
+        }
+        Endpoint::GetStatistics => {
+            let merged = crate::server::mesh::gather_stats(&core).await;
+            kavr::write_statistics(&mut reply.out, api, &merged.total.stats.kav);
+            Ok(200)
+        }
+        Endpoint::ClearStatistics => {
+            crate::server::mesh::clear_kav_stats(&core).await;
+            if matches!(api, Api::V3 { .. }) {
+                kavr::write_cleared(&mut reply.out);
+            }
+            Ok(200)
+        }
+        Endpoint::UpdateStart => {
+            let state = if core.shared.status().reloading {
+                kavr::UpdateStart::AlreadyLaunched
+            } else {
+                crate::server::reload::request(&core);
+                kavr::UpdateStart::Started
+            };
+            kavr::write_update_start(&mut reply.out, state);
+            Ok(200)
+        }
+        Endpoint::UpdateStatus => {
+            let status = core.shared.status();
+            let last = status.last_reload.as_ref().map(|r| match r {
+                crate::server::core::ReloadOutcome::Loaded { at, .. } => (true, unix(*at)),
+                crate::server::core::ReloadOutcome::Failed { at, .. } => (false, unix(*at)),
+            });
+            let minor = match api {
+                Api::V3 { minor } => minor,
+                Api::Plain => 0,
+            };
+            kavr::write_update_status(
+                &mut reply.out,
+                minor,
+                &kavr::UpdateStatus {
+                    in_progress: status.reloading,
+                    last,
+                },
+            );
+            Ok(200)
+        }
+        Endpoint::KsnInfo => {
+            kavr::write_ksninfo(&mut reply.out);
+            Ok(200)
+        }
+    };
+    let (status, content_type) = match result {
+        Ok(status) => (status, content_type),
+        Err((status, message)) => {
+            reply.out.clear();
+            kavr::write_error(&mut reply.out, &message);
+            (status, JSON)
+        }
+    };
+    let mut h = Head::new(status, content_type);
+    h.kav_version = Some(version);
+    h.cors = cors_for(&core, head);
+    Answer {
+        head: h,
+        body: reply.out,
+        logged: reply.logged,
+    }
+}
+
+/// A result as the access log shows it (the v1 text form; `None`: timed out).
+fn verdict_text(result: Option<&ScanResult<'_>>) -> String {
+    let Some(result) = result else {
+        return "SERVER_ERROR (timeout)".to_owned();
+    };
+    let mut text = Vec::new();
+    let top = ObjectResult {
+        object: Cow::Borrowed(""),
+        result: *result,
+        contains_office_macro: false,
+    };
+    kavr::write_scan_plain(&mut text, &top, &[]);
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+/// `Major.Minor.Build.Revision`, as KSE writes its SDK version.
+fn sdk_version() -> String {
+    format!("{}.0", env!("CARGO_PKG_VERSION"))
+}
+
+fn unix(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The database's date: a .cvd/.cld's build time; else the newest database file's
+/// modification time; else the load time.
+fn bases_date(core: &Core) -> i64 {
+    let db = core.db();
+    if db.version.version > 0 {
+        return db.version.time_unix;
+    }
+    db.files
+        .iter()
+        .filter_map(|(_, _, modified)| modified.map(unix))
+        .max()
+        .unwrap_or(db.version.time_unix)
+}
+
+/// The timeout that applies: the body's (v3), else the header's (v1/v2).
+fn effective_timeout(params: Option<&ScanParams>, header: Option<Duration>) -> Option<Duration> {
+    params.and_then(|p| p.timeout).or(header)
+}
+
+/// Scans `data` on the core; the verdict as a KAV result, or `None` when the scan
+/// took longer than `timeout`. Counted in the KAV statistics.
+fn scan_in_place<R>(
+    core: &Core,
+    data: &[u8],
+    timeout: Option<Duration>,
+    reply: impl FnOnce(Option<&ScanResult<'_>>) -> R,
+) -> R {
+    let started = Instant::now();
+    core.scan(data, false, |report| {
+        let result = match report.verdict() {
+            Verdict::Clean => ScanResult::Clean,
+            Verdict::Detected(name) => ScanResult::Detect(name),
+            Verdict::NotScanned(_) => ScanResult::NonScanned(Some(Reason::Skipped)),
+            Verdict::Error(_) => ScanResult::ServerError,
+        };
+        let timed_out = timeout.is_some_and(|t| started.elapsed() > t);
+        let counted = if timed_out {
+            &ScanResult::ServerError
+        } else {
+            &result
+        };
+        core.stats
+            .borrow_mut()
+            .kav
+            .record_scan(data.len() as u64, counted);
+        reply((!timed_out).then_some(&result))
+    })
+}
+
+async fn scan_memory(
+    core: &Rc<Core>,
+    conn: &mut Conn<'_>,
+    req: &Req<'_>,
+    reply: &mut Reply,
+) -> Result<u16, (u16, String)> {
+    let (head, api, body) = (req.head, req.api, req.body.clone());
+    let Reply { out, logged } = reply;
+    let bad = |e: request::RequestError| (400, e.message().to_owned());
+    let (params, object) = match api {
+        Api::V3 { .. } => {
+            let (params, object) =
+                request::parse_scan_v3(&mut conn.buf[body.clone()], true).map_err(bad)?;
+            let Object::Memory(range) = object else {
+                return Err((400, "object must be base64 text".into()));
+            };
+            (
+                Some(params),
+                body.start + range.start..body.start + range.end,
+            )
+        }
+        Api::Plain => (None, plain_object(conn, head, body)?),
+    };
+    let timeout = effective_timeout(params.as_ref(), req.header_timeout);
+    core.yield_if_busy().await;
+    let data = &conn.buf[object];
+    let status = scan_in_place(core, data, timeout, |result| {
+        *logged = Some((data.len() as u64, verdict_text(result)));
+        let Some(result) = result else {
+            match api {
+                Api::V3 { .. } => kavr::write_scan_timeout(out, "Memory"),
+                Api::Plain => out.extend_from_slice(b"SERVER_ERROR"),
+            }
+            return 408;
+        };
+        let top = ObjectResult {
+            object: Cow::Borrowed("memory"),
+            result: *result,
+            contains_office_macro: false,
+        };
+        match api {
+            Api::V3 { minor } => {
+                let p = params.as_ref();
+                kavr::write_scan_v3(
+                    out,
+                    minor,
+                    &top,
+                    p.and_then(|p| p.name.as_deref()),
+                    &[],
+                    p.is_none_or(|p| p.omit_clean),
+                );
+            }
+            Api::Plain => kavr::write_scan_plain(out, &top, &[]),
+        }
+        200
+    });
+    Ok(status)
+}
+
+/// The object of a v1/v2 scanmemory or scanfile body: the raw body, or the object part
+/// of a v2 multipart body.
+fn plain_object(
+    conn: &Conn<'_>,
+    head: &RequestHead,
+    body: Range<usize>,
+) -> Result<Range<usize>, (u16, String)> {
+    let boundary = head
+        .content_type
+        .as_deref()
+        .and_then(request::multipart_boundary);
+    match boundary {
+        Some(boundary) => {
+            let parts = request::split_multipart(&conn.buf[body.clone()], boundary)
+                .map_err(|e| (400, e.message().to_owned()))?;
+            Ok(body.start + parts.object.start..body.start + parts.object.end)
+        }
+        None => Ok(body),
+    }
+}
+
+async fn scan_path(
+    core: &Rc<Core>,
+    conn: &mut Conn<'_>,
+    req: &Req<'_>,
+    reply: &mut Reply,
+) -> Result<u16, (u16, String)> {
+    let (head, api, body) = (req.head, req.api, req.body.clone());
+    let Reply { out, logged } = reply;
+    let bad = |e: request::RequestError| (400, e.message().to_owned());
+    let (params, path) = match api {
+        Api::V3 { .. } => {
+            let (params, object) =
+                request::parse_scan_v3(&mut conn.buf[body.clone()], false).map_err(bad)?;
+            let Object::Path(path) = object else {
+                return Err((400, "object must be a path".into()));
+            };
+            (Some(params), path)
+        }
+        Api::Plain => {
+            let object = plain_object(conn, head, body)?;
+            (None, request::plain_path(&conn.buf[object]).map_err(bad)?)
+        }
+    };
+    let roots = &core.shared.scanning_paths;
+    let real = match files::check(roots, std::path::Path::new(&path)) {
+        Target::Allowed(real) => real,
+        Target::Denied => {
+            return Err((
+                403,
+                format!("access denied: {path} is not below http.scanning_paths"),
+            ))
+        }
+        Target::Missing(e) => return Err((400, format!("cannot open {path}: {e}"))),
+    };
+    let timeout = effective_timeout(params.as_ref(), req.header_timeout);
+    let size = std::fs::metadata(&real).map(|m| m.len()).unwrap_or(0);
+    let started = Instant::now();
+    let outcome = files::scan_file_below(core, roots, &real, false).await;
+    let result = match &outcome {
+        _ if timeout.is_some_and(|t| started.elapsed() > t) => None,
+        FileOutcome::Clean | FileOutcome::Empty => Some(ScanResult::Clean),
+        FileOutcome::Found(names) => Some(ScanResult::Detect(
+            names.first().map(String::as_str).unwrap_or("Unknown"),
+        )),
+        FileOutcome::AccessDenied => Some(ScanResult::NonScanned(Some(Reason::AccessDenied))),
+        FileOutcome::Error(e) if e == "Not a regular file" => {
+            Some(ScanResult::NonScanned(Some(Reason::Skipped)))
+        }
+        FileOutcome::Error(_) => Some(ScanResult::ServerError),
+    };
+    core.stats
+        .borrow_mut()
+        .kav
+        .record_scan(size, result.as_ref().unwrap_or(&ScanResult::ServerError));
+    *logged = Some((size, verdict_text(result.as_ref())));
+    let Some(result) = result else {
+        match api {
+            Api::V3 { .. } => kavr::write_scan_timeout(out, &path),
+            Api::Plain => out.extend_from_slice(b"SERVER_ERROR"),
+        }
+        return Ok(408);
+    };
+    let top = ObjectResult {
+        object: Cow::Borrowed(&path),
+        result,
+        contains_office_macro: false,
+    };
+    match api {
+        Api::V3 { minor } => {
+            let p = params.as_ref();
+            kavr::write_scan_v3(out, minor, &top, None, &[], p.is_none_or(|p| p.omit_clean))
+        }
+        Api::Plain => kavr::write_scan_plain(out, &top, &[]),
+    }
+    Ok(200)
+}
+
+fn check_url(
+    core: &Rc<Core>,
+    conn: &mut Conn<'_>,
+    req: &Req<'_>,
+    reply: &mut Reply,
+) -> Result<u16, (u16, String)> {
+    let (api, body) = (req.api, req.body.clone());
+    let Reply { out, logged } = reply;
+    let url = match api {
+        Api::V3 { .. } => {
+            request::parse_checkurl_v3(&conn.buf[body])
+                .map_err(|e| (400, e.message().to_owned()))?
+                .1
+        }
+        Api::Plain => String::from_utf8_lossy(&conn.buf[body]).trim().to_owned(),
+    };
+    if url.is_empty() {
+        return Err((400, "no URL given".into()));
+    }
+    let db = core.db();
+    let category = db.urls.check(&url);
+    core.stats.borrow_mut().kav.record_url(category.is_some());
+    let detection = category.map(|c| c.detection_name());
+    *logged = Some((
+        url.len() as u64,
+        detection.map_or_else(|| "CLEAN".to_owned(), |d| format!("DETECT {d}")),
+    ));
+    match api {
+        Api::V3 { .. } => kavr::write_checkurl_v3(out, &url, detection),
+        Api::Plain => kavr::write_checkurl_plain(out, detection),
+    }
+    Ok(200)
+}
