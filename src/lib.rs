@@ -5,7 +5,7 @@
 //! - `engine/`: signature loading, compilation, scanning and verdicts; pure, no I/O;
 //! - `db/`: database files on disk (paths, directories, the compiled-database cache);
 //! - `formats/`: recognizing and unpacking objects;
-//! - `proto/`: wire protocols as codecs over the engine (the KAV v3 JSON so far);
+//! - `proto/`: wire protocols as codecs over the engine (clamd, KAV v1/v2/v3);
 //! - `cli/`: the `ringscan` command line.
 //!
 //! ```

@@ -1,16 +1,18 @@
-//! Listeners: TCP on every core, the UNIX socket on core 0 with connections spread
-//! over all cores.
+//! Listeners, for both protocols (clamd and KAV HTTP): TCP on every core, the UNIX
+//! sockets accepted by one thread with connections spread over all cores.
 //!
 //! TCP: every core binds the same address; glommio sets SO_REUSEPORT, so the kernel
 //! spreads connections over the cores by hashing the 4-tuple.
 //!
 //! UNIX: Linux does not balance AF_UNIX sockets with SO_REUSEPORT, and glommio's
 //! `UnixListener` hides the descriptors we need for SCM_RIGHTS (FILDES). So one small
-//! acceptor thread, off the cores, accepts on the socket and passes each connection
+//! acceptor thread, off the cores, accepts on the sockets and passes each connection
 //! to the core with the fewest open connections (ties rotate), as a descriptor sent
-//! over that core's inbox (a SOCK_SEQPACKET pair, one message per connection). The
-//! gauge of the chosen core is raised at hand-off, so a burst of connections does not
-//! all pick the same core before any of them has started.
+//! over that core's inbox (a SOCK_SEQPACKET pair, one message per connection, whose
+//! one data byte names the protocol). The gauge of the chosen core is raised at
+//! hand-off, so a burst of connections does not all pick the same core before any of
+//! them has started. A protocol at its connection limit is not polled; its clients
+//! wait in the backlog.
 
 use std::io;
 use std::net::SocketAddr;

@@ -2,10 +2,11 @@
 //! the listeners, a Hyperscan scratch, its buffers and its counters.
 //!
 //! - [`core`]: what a core owns, and the little all cores share.
-//! - [`listen`]: TCP on every core (SO_REUSEPORT), the UNIX socket on core 0 spread
-//!   over all cores.
-//! - [`transport`]: one connection, TCP or UNIX (with SCM_RIGHTS descriptors).
+//! - [`listen`]: TCP on every core (SO_REUSEPORT), the UNIX sockets (clamd and
+//!   HTTP) accepted by one thread and spread over all cores.
+//! - [`transport`]: one connection, TCP, TLS or UNIX (with SCM_RIGHTS descriptors).
 //! - [`clamd`]: the clamd protocol driver, over the codec in `proto::clamd`.
+//! - [`http`]: Kaspersky Scan Engine's HTTP mode, over the codec in `proto::kav`.
 //! - [`files`]: path commands: allowed roots, directory walks, file reads.
 //! - [`mesh`]: messages between cores.
 //! - [`reload`]: hot reload, compiled off the cores and published to each.
