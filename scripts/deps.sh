@@ -3,7 +3,9 @@
 # libhyperscan-dev + pkg-config (the engine links the system libhs) and, with --test,
 # clamav (clamscan is the reference in the differential tests), clamdscan and a Python
 # venv in target/test-venv holding the PyPI clamd client (the clamd-protocol tests drive
-# `ringscan serve` with both). With --test --clamd also Debian's clamd (clamav-daemon),
+# `ringscan serve` with both), and curl + openssl (the KAV HTTP-mode tests drive it with
+# curl, over TLS with a certificate made by openssl). With --test --clamd also Debian's
+# clamd (clamav-daemon),
 # for RINGSCAN_TEST_SERVER=clamd, which runs those tests against real clamd.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -22,6 +24,8 @@ if [ -n "$test" ]; then
   command -v clamscan >/dev/null || need+=(clamav)
   command -v clamdscan >/dev/null || need+=(clamdscan)
   command -v python3 >/dev/null || need+=(python3)
+  command -v curl >/dev/null || need+=(curl)
+  command -v openssl >/dev/null || need+=(openssl)
   # Debian's python3 makes venvs only with python3-venv (ensurepip).
   python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 fi
