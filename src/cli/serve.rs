@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// directory (repeatable; added to `clamd.allowed_roots`).
     #[arg(long = "allow-root", value_name = "DIR")]
     allow_root: Vec<PathBuf>,
+    /// Allow KAV scanfile below this file or directory (repeatable; added to
+    /// `http.scanning_paths`, KSE's ScanningPaths).
+    #[arg(long = "scanning-path", value_name = "PATH")]
+    scanning_path: Vec<PathBuf>,
     /// Do not read or write the compiled-database cache.
     #[arg(long)]
     no_cache: bool,
@@ -84,6 +88,10 @@ impl ServeArgs {
             .clamd
             .allowed_roots
             .extend(self.allow_root.iter().cloned());
+        config
+            .http
+            .scanning_paths
+            .extend(self.scanning_path.iter().cloned());
         if self.no_cache {
             config.database.cache = false;
         }
