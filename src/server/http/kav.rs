@@ -475,7 +475,11 @@ async fn scan_path(
         Target::Missing(e) => return Err((400, format!("cannot open {path}: {e}"))),
     };
     let timeout = effective_timeout(params.as_ref(), req.header_timeout);
-    let size = std::fs::metadata(&real).map(|m| m.len()).unwrap_or(0);
+    // Only a regular file's bytes are read; a directory or FIFO is skipped unread.
+    let size = std::fs::metadata(&real)
+        .ok()
+        .filter(|m| m.is_file())
+        .map_or(0, |m| m.len());
     let started = Instant::now();
     let outcome = files::scan_file_below(core, roots, &real, false).await;
     let result = match &outcome {

@@ -282,7 +282,8 @@ impl Conn<'_> {
             }
         };
 
-        if head.expect_continue && framing != Framing::None {
+        // RFC 9110 §10.1.1: the expectation is ignored in an HTTP/1.0 request.
+        if head.expect_continue && head.minor_version >= 1 && framing != Framing::None {
             let waiting = match framing {
                 Framing::Length(n) => ((self.filled - head.len) as u64) < n,
                 _ => true,
