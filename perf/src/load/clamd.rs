@@ -6,11 +6,11 @@
 
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
+
+use super::net::{write_all_vectored, Endpoint, Stream};
 
 /// Replies longer than this are a protocol error (STATS is the longest legitimate one).
 const MAX_REPLY: usize = 1 << 20;
@@ -62,73 +62,19 @@ pub struct Conn {
     pending: Vec<u8>,
 }
 
-enum Stream {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Unix(s) => s.read(buf),
-            Stream::Tcp(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Unix(s) => s.write(buf),
-            Stream::Tcp(s) => s.write(buf),
-        }
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        match self {
-            Stream::Unix(s) => s.write_vectored(bufs),
-            Stream::Tcp(s) => s.write_vectored(bufs),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 impl Target {
+    /// The socket address.
+    pub fn endpoint(&self) -> Endpoint {
+        match self {
+            Target::Unix(p) => Endpoint::Unix(p.clone()),
+            Target::Tcp(a) => Endpoint::Tcp(a.clone()),
+        }
+    }
+
     /// Connects, with `timeout` on the connect (TCP), and on every read and write.
     pub fn connect(&self, timeout: Duration) -> io::Result<Conn> {
-        let limit = timeout.max(Duration::from_millis(1));
-        let timeout = Some(limit);
-        let stream = match self {
-            Target::Unix(path) => {
-                let s = UnixStream::connect(path)?;
-                s.set_read_timeout(timeout)?;
-                s.set_write_timeout(timeout)?;
-                Stream::Unix(s)
-            }
-            Target::Tcp(addr) => {
-                let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
-                let mut found = None;
-                for a in addr.to_socket_addrs()? {
-                    match TcpStream::connect_timeout(&a, limit) {
-                        Ok(s) => {
-                            found = Some(s);
-                            break;
-                        }
-                        Err(e) => last = e,
-                    }
-                }
-                let s = found.ok_or(last)?;
-                s.set_nodelay(true)?;
-                s.set_read_timeout(timeout)?;
-                s.set_write_timeout(timeout)?;
-                Stream::Tcp(s)
-            }
-        };
         Ok(Conn {
-            stream,
+            stream: self.endpoint().connect(timeout)?,
             pending: Vec::new(),
         })
     }
@@ -221,35 +167,12 @@ impl Conn {
 
     /// Sets the read timeout (e.g. short, to collect an error reply after a failed write).
     pub fn set_read_timeout(&self, t: Duration) -> io::Result<()> {
-        let t = Some(t.max(Duration::from_millis(1)));
-        match &self.stream {
-            Stream::Unix(s) => s.set_read_timeout(t),
-            Stream::Tcp(s) => s.set_read_timeout(t),
-        }
+        self.stream.set_read_timeout(t)
     }
 }
 
 fn memchr(b: &[u8]) -> Option<usize> {
     b.iter().position(|&c| c == 0)
-}
-
-/// `write_all` over several slices (std's is unstable).
-fn write_all_vectored(w: &mut impl Write, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
-    IoSlice::advance_slices(&mut bufs, 0);
-    while !bufs.is_empty() {
-        match w.write_vectored(bufs) {
-            Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::WriteZero,
-                    "failed to write whole buffer",
-                ))
-            }
-            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// What a scan reply says.
@@ -358,6 +281,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::net::UnixStream;
 
     #[test]
     fn targets() {

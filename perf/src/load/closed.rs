@@ -1,10 +1,12 @@
 //! The closed-loop driver: N client threads, each sending its next request as soon as
 //! the previous reply is in. Blocking sockets, one thread per client.
 //!
-//! Each request is what clamdscan (`--stream`) or pyclamd sends: a fresh connection,
+//! A clamd request is what clamdscan (`--stream`) or pyclamd sends: a fresh connection,
 //! `zINSTREAM\0`, the object in `--chunk`-sized chunks, the zero-length chunk, the
 //! reply, close. With `--session`, each client keeps one `zIDSESSION\0` connection and
-//! sends its INSTREAMs on it one at a time (reconnecting after an error).
+//! sends its INSTREAMs on it one at a time (reconnecting after an error). A KAV request
+//! (`kav1+`/`kav3+` targets) goes on the client's keep-alive HTTP connection
+//! ([`kav`](super::kav)).
 //!
 //! Objects are handed out round-robin from one shared counter, so every client cycles
 //! through the whole corpus and the mix over the run is the corpus's mix.
@@ -15,8 +17,8 @@
 //! the end of the warm-up to the last completion. Throughput is right answers (and
 //! their bytes) in the window over its length.
 //!
-//! What the latency is: from before `connect` (or, with `--session`, before the first
-//! byte of the request) until the whole reply is read. In a closed loop that is the
+//! What the latency is: from before `connect` (or, on a kept connection, before the
+//! first byte of the request) until the whole reply is read. In a closed loop that is the
 //! service time at this concurrency, queueing inside the server included; the load
 //! adapts to the server, so a stall delays the next requests instead of being sampled
 //! by them (coordinated omission). It is not the latency clients at a given arrival
@@ -29,22 +31,22 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::clamd::{parse_scan_reply, Reply, Session, Target};
-use super::objects::{Check, CorpusInfo, ExpectSpec, Object, Objects};
+use super::objects::{CorpusInfo, Objects};
 use super::recorder::{encode_histogram, spectrum, ErrorKind, Latency, Recorder};
 use super::server::{self, Mem, Sampler, Samples};
-use super::util::{parse_duration, parse_size, unix_now, write_json};
+use super::source::{self, ObjectArgs};
+use super::target::{judge, Client, ClientArgs, Prepared};
+use super::util::{parse_duration, unix_now, write_json};
 
 /// Arguments of `ringscan-perf closed`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
-    /// The server: clamd+unix:/path/to/sock or clamd+tcp:HOST:PORT.
-    #[arg(long)]
-    pub target: Target,
-    /// Corpus directory: every regular file under it (but a top-level manifest.tsv) is
-    /// read into memory before the run.
-    #[arg(long)]
-    pub corpus: PathBuf,
+    /// The server and how to talk to it.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The objects.
+    #[command(flatten)]
+    pub objects: ObjectArgs,
     /// Concurrent clients (threads), each with one request in flight.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub concurrency: u32,
@@ -59,25 +61,6 @@ pub struct Args {
     /// with --requests].
     #[arg(long, value_parser = parse_duration)]
     pub warmup: Option<Duration>,
-    /// INSTREAM chunk size: the length each 4-byte header announces (clients differ;
-    /// smaller chunks cost more writes and reads; clamd refuses a chunk beyond what is
-    /// left of StreamMaxLength).
-    #[arg(long, value_parser = parse_size, default_value = "64K")]
-    pub chunk: u64,
-    /// One IDSESSION connection per client instead of one connection per request.
-    #[arg(long)]
-    pub session: bool,
-    /// Where the expected verdicts come from: auto (the corpus's manifest.tsv, else a
-    /// first pass), manifest, first-pass, none, or a FILE of
-    /// `name<TAB>OK|FOUND[<TAB>sig[,sig]]` lines.
-    #[arg(long, default_value = "auto")]
-    pub expect: ExpectSpec,
-    /// bench-corpus's hash-hits.tsv (`name<TAB>file`): these files are also expected FOUND.
-    #[arg(long)]
-    pub hash_hits: Option<PathBuf>,
-    /// Socket timeout for connect and for every read and write.
-    #[arg(long, value_parser = parse_duration, default_value = "60s")]
-    pub timeout: Duration,
     /// The server's pid: its RSS is sampled and its CPU time read around the window.
     #[arg(long)]
     pub server_pid: Option<u32>,
@@ -119,12 +102,16 @@ pub struct ClosedReport {
     pub label: Option<String>,
     /// The target.
     pub target: String,
-    /// `instream` (connection per request) or `instream-session`.
+    /// `instream` (connection per request), `instream-session`, `kav1-keepalive` or
+    /// `kav3-keepalive`.
     pub mode: String,
     /// Clients.
     pub concurrency: u32,
-    /// INSTREAM chunk bytes.
+    /// INSTREAM chunk bytes (clamd).
     pub chunk: u64,
+    /// Connections the clients opened.
+    #[serde(default)]
+    pub connects: u64,
     /// The corpus.
     pub corpus: CorpusInfo,
     /// Requested duration, seconds (0 with --requests).
@@ -169,85 +156,6 @@ pub struct ClosedReport {
     pub started_unix: f64,
 }
 
-/// One request: send `obj`, return the parsed reply. `session` is the client's
-/// IDSESSION when `--session`, opened on demand and dropped after any failure.
-fn request(
-    target: &Target,
-    obj: &Object,
-    chunk: usize,
-    timeout: Duration,
-    session: Option<&mut Option<Session>>,
-) -> Result<Reply, (ErrorKind, String)> {
-    let io = |connecting: bool| {
-        move |e: std::io::Error| (ErrorKind::of_io(&e, connecting), e.to_string())
-    };
-    match session {
-        None => {
-            let mut conn = target.connect(timeout).map_err(io(true))?;
-            if let Err(e) = conn.send_instream(&obj.data, chunk) {
-                // The server may have answered and closed (size limit): say what it said.
-                let _ = conn.set_read_timeout(Duration::from_millis(200));
-                return match conn.read_reply() {
-                    Ok(r) => Err((ErrorKind::ServerError, format!("{r} (while sending: {e})"))),
-                    Err(_) => Err(io(false)(e)),
-                };
-            }
-            let text = conn.read_reply().map_err(io(false))?;
-            parse_scan_reply(&text, None).map_err(|e| (ErrorKind::Protocol, e))
-        }
-        Some(slot) => {
-            if slot.is_none() {
-                *slot = Some(Session::open(target, timeout).map_err(io(true))?);
-            }
-            let s = slot.as_mut().expect("just opened");
-            let id = s.id();
-            let result = s
-                .conn()
-                .send_instream(&obj.data, chunk)
-                .and_then(|_| s.conn().read_reply())
-                .map_err(io(false))
-                .and_then(|text| {
-                    parse_scan_reply(&text, Some(id)).map_err(|e| (ErrorKind::Protocol, e))
-                });
-            match &result {
-                Ok(Reply::Clean) | Ok(Reply::Found(_)) => s.advance(),
-                // After an error the server may have closed the session: start over.
-                _ => *slot = None,
-            }
-            result
-        }
-    }
-}
-
-/// Checks a reply against the object's expectation.
-fn judge(
-    obj: &Object,
-    reply: Result<Reply, (ErrorKind, String)>,
-) -> Result<bool, (ErrorKind, String)> {
-    match reply.map_err(|(kind, e)| (kind, format!("{}: {e}", obj.name)))? {
-        Reply::Error(e) => Err((ErrorKind::ServerError, format!("{}: {e}", obj.name))),
-        r => match obj.expect.check(&r) {
-            Check::Right => Ok(matches!(r, Reply::Found(_))),
-            Check::WrongVerdict => Err((
-                ErrorKind::WrongVerdict,
-                format!(
-                    "{}: expected {}, got {r:?}",
-                    obj.name,
-                    obj.expect.describe()
-                ),
-            )),
-            Check::WrongName => Err((
-                ErrorKind::WrongName,
-                format!(
-                    "{}: expected {}, got {r:?}",
-                    obj.name,
-                    obj.expect.describe()
-                ),
-            )),
-        },
-    }
-}
-
 /// The server's CPU seconds when the window opened and closed.
 #[derive(Default)]
 struct CpuMarks {
@@ -282,8 +190,8 @@ pub fn drive(args: &Args, objects: &Objects) -> Result<ClosedReport, String> {
     } else {
         Duration::ZERO
     });
-    let chunk = args.chunk.clamp(1, u32::MAX as u64) as usize;
     let n_obj = objects.objects.len() as u64;
+    let prepared = Prepared::new(&args.client.target, &objects.objects);
     let next = AtomicU64::new(0);
     let last_done_ns = AtomicU64::new(0);
 
@@ -315,11 +223,12 @@ pub fn drive(args: &Args, objects: &Objects) -> Result<ClosedReport, String> {
     std::thread::scope(|s| {
         let clients: Vec<_> = (0..args.concurrency)
             .map(|_| {
-                let (next, last_done_ns, marks) = (&next, &last_done_ns, &marks);
+                let (next, last_done_ns, marks, prepared) =
+                    (&next, &last_done_ns, &marks, &prepared);
                 let sampler_pid = sampler.as_ref().map(|(pid, ..)| *pid);
                 s.spawn(move || {
                     let mut rec = Recorder::new();
-                    let mut session: Option<Option<Session>> = args.session.then_some(None);
+                    let mut client = Client::new(&args.client);
                     loop {
                         let n = next.fetch_add(1, Ordering::Relaxed);
                         if args.requests.is_some_and(|max| n >= max) {
@@ -337,9 +246,11 @@ pub fn drive(args: &Args, objects: &Objects) -> Result<ClosedReport, String> {
                                 marks.mark(&marks.warm_end, pid);
                             }
                         }
-                        let obj = &objects.objects[(n % n_obj) as usize];
-                        let reply =
-                            request(&args.target, obj, chunk, args.timeout, session.as_mut());
+                        let i = (n % n_obj) as usize;
+                        let Some(obj) = objects.objects.get(i) else {
+                            break;
+                        };
+                        let reply = client.request(obj, prepared.get(i));
                         let t1 = Instant::now();
                         match judge(obj, reply) {
                             Ok(found) => {
@@ -355,9 +266,8 @@ pub fn drive(args: &Args, objects: &Objects) -> Result<ClosedReport, String> {
                             Err((kind, msg)) => rec.record_error(kind, || msg),
                         }
                     }
-                    if let Some(Some(s)) = session {
-                        s.end();
-                    }
+                    rec.connects = client.connects();
+                    client.finish();
                     rec
                 })
             })
@@ -408,15 +318,11 @@ pub fn drive(args: &Args, objects: &Objects) -> Result<ClosedReport, String> {
     let rate = |x: f64| if window_s > 0.0 { x / window_s } else { 0.0 };
     Ok(ClosedReport {
         label: args.label.clone(),
-        target: args.target.to_string(),
-        mode: if args.session {
-            "instream-session"
-        } else {
-            "instream"
-        }
-        .into(),
+        target: args.client.target.to_string(),
+        mode: args.client.mode(),
         concurrency: args.concurrency,
-        chunk: chunk as u64,
+        chunk: args.client.chunk_bytes() as u64,
+        connects: total.connects,
         corpus: objects.info(),
         duration_s: duration.map(|d| d.as_secs_f64()).unwrap_or(0.0),
         requests_limit: args.requests.unwrap_or(0),
@@ -443,24 +349,6 @@ pub fn drive(args: &Args, objects: &Objects) -> Result<ClosedReport, String> {
         server,
         started_unix,
     })
-}
-
-/// Loads the corpus (and runs the first pass when the expectations need one).
-pub fn load_objects(args: &Args) -> Result<Objects, String> {
-    eprintln!("ringscan-perf: reading {}", args.corpus.display());
-    let mut objects = Objects::load(&args.corpus, &args.expect, args.hash_hits.as_deref())?;
-    if objects.needs_first_pass {
-        eprintln!(
-            "ringscan-perf: first pass over {} objects to learn the verdicts",
-            objects.objects.len()
-        );
-        let chunk = args.chunk.clamp(1, u32::MAX as u64) as usize;
-        objects.learn(|o| {
-            request(&args.target, o, chunk, args.timeout, None)
-                .map_err(|(k, m)| format!("{}: {m}", k.as_str()))
-        })?;
-    }
-    Ok(objects)
 }
 
 /// The text report.
@@ -513,7 +401,11 @@ pub fn text(r: &ClosedReport) -> String {
         "latency ms  p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  (mean {:.2}, min {:.2})",
         l.p50, l.p90, l.p99, l.p999, l.max, l.mean, l.min
     );
-    let _ = writeln!(s, "client CPU {:.1} s", r.client_cpu_s);
+    let _ = writeln!(
+        s,
+        "client CPU {:.1} s; connections opened {}",
+        r.client_cpu_s, r.connects
+    );
     if let Some(sv) = &r.server {
         let _ = writeln!(
             s,
@@ -531,13 +423,13 @@ pub fn text(r: &ClosedReport) -> String {
 
 /// `ringscan-perf closed`.
 pub fn run(args: &Args) -> Result<ClosedReport, String> {
-    let objects = load_objects(args)?;
+    let objects = source::load(&args.objects, &args.client)?;
     eprintln!(
         "ringscan-perf: {} objects, {:.1} MB in memory; {} clients against {}",
         objects.objects.len(),
         objects.bytes as f64 / 1e6,
         args.concurrency,
-        args.target
+        args.client.target
     );
     let report = drive(args, &objects)?;
     if let Some(p) = &args.json {

@@ -20,8 +20,11 @@ pub enum ErrorKind {
     Timeout,
     /// The connection failed or closed while sending or reading.
     Io,
-    /// The server answered `... ERROR`.
+    /// The server answered `... ERROR` (clamd), or a scan result that is neither clean
+    /// nor a detection (KAV: `NON_SCANNED`, `SERVER_ERROR`, `{"error": ...}`).
     ServerError,
+    /// An HTTP status other than 200.
+    HttpStatus,
     /// A reply that is not a scan verdict (or a session reply with the wrong id).
     Protocol,
     /// OK where FOUND was expected, or FOUND where OK was.
@@ -38,6 +41,7 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Io => "io",
             ErrorKind::ServerError => "server-error",
+            ErrorKind::HttpStatus => "http-status",
             ErrorKind::Protocol => "protocol",
             ErrorKind::WrongVerdict => "wrong-verdict",
             ErrorKind::WrongName => "wrong-name",
@@ -71,6 +75,9 @@ pub struct Recorder {
     pub outside_window: u64,
     /// Failed or wrong requests, by kind (whenever they happened).
     pub errors: BTreeMap<ErrorKind, u64>,
+    /// Connections opened (one per request for plain INSTREAM; one per client for a
+    /// session or keep-alive, plus any reconnects).
+    pub connects: u64,
     /// The first few error messages, for the report.
     pub examples: Vec<String>,
 }
@@ -95,6 +102,7 @@ impl Recorder {
             clean: 0,
             outside_window: 0,
             errors: BTreeMap::new(),
+            connects: 0,
             examples: Vec::new(),
         }
     }
@@ -129,6 +137,7 @@ impl Recorder {
         self.found += o.found;
         self.clean += o.clean;
         self.outside_window += o.outside_window;
+        self.connects += o.connects;
         for (k, n) in &o.errors {
             *self.errors.entry(*k).or_default() += n;
         }

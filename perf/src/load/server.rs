@@ -276,10 +276,8 @@ pub fn launch(args: &LaunchArgs) -> Result<LaunchReport, String> {
     };
     let ready = wait_ready(&args.target, args.timeout, args.poll, || {
         match child.try_wait() {
-            Ok(Some(status)) => Err(format!(
-                "{prog} exited ({status}) before answering{}",
-                log_hint()
-            )),
+            // The log hint is added once, below.
+            Ok(Some(status)) => Err(format!("{prog} exited ({status}) before answering")),
             _ => Ok(()),
         }
     });

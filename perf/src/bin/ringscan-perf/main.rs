@@ -1,18 +1,18 @@
-//! `ringscan-perf`: load and memory measurements of a clamd-protocol server (ClamAV's
-//! clamd or `ringscan serve`) from outside. A thin command line over
-//! `ringscan_perf::load`; see `perf/README.md` ("Server: ringscan vs clamd").
+//! `ringscan-perf`: load and memory measurements of a scan server (ClamAV's clamd or
+//! `ringscan serve`; clamd protocol or KAV HTTP) from outside. A thin command line over
+//! `ringscan_perf::load`; see `perf/README.md` ("Server: ringscan vs clamd", "HTTP").
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use ringscan_perf::load::{closed, server, summary, util};
+use ringscan_perf::load::{closed, open, open_summary, server, summary, util};
 
 #[derive(Parser)]
 #[command(
     name = "ringscan-perf",
-    about = "Load and memory measurements of clamd-protocol servers (clamd, ringscan serve)"
+    about = "Load and memory measurements of scan servers (clamd, ringscan serve): clamd protocol, KAV HTTP"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -24,6 +24,9 @@ enum Cmd {
     /// Closed-loop INSTREAM load: N clients, each sending its next object as soon as the
     /// previous answer is in; verdicts checked; throughput and latency percentiles.
     Closed(closed::Args),
+    /// Open-loop load at a fixed rate: request i due at start + i/rate, N connections
+    /// each taking the next due request when free; latency from the intended send time.
+    Open(open::Args),
     /// Start a server, time it until zPING answers PONG, print its RSS; leave it running.
     Launch(server::LaunchArgs),
     /// Send zRELOAD and follow the server's RSS until the reload is done.
@@ -43,12 +46,21 @@ enum Cmd {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Print summary.md for a directory of open-loop runs (perf/http.sh).
+    OpenSummary {
+        /// The results directory (open-*.json, closed-*.json, machine.txt).
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.cmd {
         Cmd::Closed(a) => {
             closed::run(&a)?;
+        }
+        Cmd::Open(a) => {
+            open::main(&a)?;
         }
         Cmd::Launch(a) => {
             let r = server::launch(&a)?;
@@ -87,6 +99,7 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Cmd::Stop { pid, grace } => server::stop(pid, grace)?,
         Cmd::Summary { dir } => print!("{}", summary::summary(&dir)?),
+        Cmd::OpenSummary { dir } => print!("{}", open_summary::summary(&dir)?),
     }
     Ok(())
 }

@@ -1,0 +1,102 @@
+//! A tiny blocking HTTP/1.1 server for the tests: a thread per connection, each request
+//! handed to a closure that says what to answer and whether to close afterwards.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// What the handler answers: the whole response, and whether to close after it.
+pub struct Answer {
+    /// Bytes written back (status line, headers, body).
+    pub bytes: Vec<u8>,
+    /// Close the connection after writing.
+    pub close: bool,
+}
+
+impl Answer {
+    /// `200 OK`, `text/plain`, with a Content-Length, connection kept.
+    pub fn ok(body: &str) -> Answer {
+        Answer {
+            bytes: format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes(),
+            close: false,
+        }
+    }
+}
+
+/// A running server.
+pub struct TestServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Connections accepted so far.
+    pub accepted: Arc<AtomicU64>,
+}
+
+/// One request's head and body (Content-Length framed); `None` at end of stream.
+fn read_request(s: &mut TcpStream, pending: &mut Vec<u8>) -> Option<(String, Vec<u8>)> {
+    loop {
+        if let Some(i) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&pending[..i]).into_owned();
+            let len = head
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+                .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            let end = i + 4 + len;
+            while pending.len() < end {
+                let mut buf = [0u8; 65536];
+                let n = s.read(&mut buf).ok()?;
+                if n == 0 {
+                    return None;
+                }
+                pending.extend_from_slice(&buf[..n]);
+            }
+            let body = pending[i + 4..end].to_vec();
+            pending.drain(..end);
+            return Some((head, body));
+        }
+        let mut buf = [0u8; 65536];
+        let n = s.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        pending.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Starts a server on 127.0.0.1 (any port). `handler(n, head, body)` gets the 0-based
+/// number of the request over all connections.
+pub fn spawn<F>(handler: F) -> TestServer
+where
+    F: Fn(u64, &str, &[u8]) -> Answer + Send + Sync + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepted = Arc::new(AtomicU64::new(0));
+    let count = Arc::new(AtomicU64::new(0));
+    let handler = Arc::new(handler);
+    let acc = accepted.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { return };
+            acc.fetch_add(1, Ordering::SeqCst);
+            let (handler, count) = (handler.clone(), count.clone());
+            std::thread::spawn(move || {
+                let mut pending = Vec::new();
+                while let Some((head, body)) = read_request(&mut s, &mut pending) {
+                    let n = count.fetch_add(1, Ordering::SeqCst);
+                    let a = handler(n, &head, &body);
+                    if s.write_all(&a.bytes).is_err() || a.close {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    TestServer { addr, accepted }
+}
