@@ -189,7 +189,7 @@ servers=(clamd)
 if [ "$have_ringscan" = 1 ]; then
   # shellcheck disable=SC2086 # RINGSCAN_PERF_RINGSCAN_ARGS is split on purpose
   RINGSCAN_CACHE_DIR="$run/ringscan-cache" start_server ringscan "clamd+unix:$run/ringscan.sock" \
-    "$ringscan" serve --db "$W/db" --unix "$run/ringscan.sock" --tcp "" --cores "$cores" --no-cache \
+    "$ringscan" serve --db "$W/db" --unix "$run/ringscan.sock" --tcp "" --http "" --cores "$cores" --no-cache \
     ${RINGSCAN_PERF_RINGSCAN_ARGS:-}
   servers+=(ringscan)
 else
