@@ -406,3 +406,52 @@ fn a_reader_that_goes_away_is_not_an_error() {
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// `serve` flags: `""` switches a listener off, for UNIX paths as for addresses (clap's
+/// path parser refuses empty values, so this once failed before the server started).
+#[test]
+fn serve_flags_switch_listeners_off_with_empty_values() {
+    use std::io::{Read, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringscan"))
+        .args([
+            "serve",
+            "--no-cache",
+            "--cores",
+            "1",
+            "--unix",
+            "",
+            "--tcp",
+            "",
+        ])
+        .args(["--http", &addr, "--http-unix", ""])
+        .current_dir(dir.path())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut answer = String::new();
+    for _ in 0..200 {
+        if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+            s.write_all(b"GET /api/v3.0/version HTTP/1.0\r\n\r\n")
+                .unwrap();
+            s.read_to_string(&mut answer).unwrap();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(
+        answer.ends_with("{\"KAVSDKVersion\":\"0.1.0.0\"}"),
+        "{answer}"
+    );
+    // No socket file was made for the switched-off UNIX listeners.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

@@ -1,6 +1,7 @@
 //! `ringscan serve`: the scan server. Settings come from the built-in defaults, then
 //! the config file, then these flags.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -20,7 +21,9 @@ pub struct ServeArgs {
     db: Vec<PathBuf>,
     /// UNIX socket path; "" disables it [default: ringscan.sock].
     #[arg(long, value_name = "PATH")]
-    unix: Option<PathBuf>,
+    // OsString, not PathBuf: clap's PathBuf parser refuses the empty value that
+    // switches a listener off.
+    unix: Option<OsString>,
     /// TCP address; "" disables it [default: 127.0.0.1:3310].
     #[arg(long, value_name = "ADDR")]
     tcp: Option<String>,
@@ -29,7 +32,7 @@ pub struct ServeArgs {
     http: Option<String>,
     /// HTTP (KAV protocol) UNIX socket path; "" disables it [default: none].
     #[arg(long = "http-unix", value_name = "PATH")]
-    http_unix: Option<PathBuf>,
+    http_unix: Option<OsString>,
     /// Executors, one per core [default: every CPU].
     #[arg(long, value_name = "N")]
     cores: Option<usize>,
@@ -70,7 +73,7 @@ impl ServeArgs {
             config.database.paths = self.db.clone();
         }
         if let Some(unix) = &self.unix {
-            config.server.unix_socket = (!unix.as_os_str().is_empty()).then(|| unix.clone());
+            config.server.unix_socket = (!unix.is_empty()).then(|| PathBuf::from(unix));
         }
         if let Some(tcp) = &self.tcp {
             config.server.tcp = parse_addr("--tcp", tcp)?;
@@ -79,7 +82,7 @@ impl ServeArgs {
             config.http.tcp = parse_addr("--http", http)?;
         }
         if let Some(unix) = &self.http_unix {
-            config.http.unix_socket = (!unix.as_os_str().is_empty()).then(|| unix.clone());
+            config.http.unix_socket = (!unix.is_empty()).then(|| PathBuf::from(unix));
         }
         if let Some(cores) = self.cores {
             config.server.cores = cores;
