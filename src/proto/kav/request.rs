@@ -3,8 +3,10 @@
 //! ([`super::plain`]) and the v2 multipart body ([`super::multipart`]).
 //!
 //! A scanmemory body can be as large as the server accepts (the vendor's default cap
-//! is 100 MB), so its Base64 `object` is never copied: serde_json locates it as a
-//! borrowed [`RawValue`], and the `inplace` module decodes it inside the caller's buffer.
+//! is 100 MB), so its Base64 `object` is never copied: a top-level walk finds its text
+//! (serde_json reads the keys and the other members), and the `inplace` module decodes
+//! it inside the caller's buffer. Bodies of another shape go through serde_json whole,
+//! which names what is wrong.
 
 use std::fmt;
 use std::ops::Range;
@@ -154,22 +156,15 @@ struct CheckUrlBody<'a> {
 /// `/` as `\/` (the vendor's examples do), break lines with `\r`/`\n`/`\t` escapes or
 /// contain spaces, and may lack its `=` padding.
 pub fn parse_scan_v3(body: &mut [u8], memory: bool) -> Result<(ScanParams, Object), RequestError> {
+    if memory {
+        if let Some(span) = locate_object(body) {
+            return parse_memory_fast(body, span);
+        }
+    }
     let base = body.as_ptr() as usize;
     let (params, object) = {
         let parsed: ScanBody<'_> = parse_json_object(body)?;
-        let params = ScanParams {
-            timeout: parsed.timeout.map(json_timeout).transpose()?.flatten(),
-            omit_clean: parsed
-                .omit_clean
-                .map(json_bool)
-                .transpose()?
-                .unwrap_or(true),
-            url: parsed.url,
-            host_ip: parsed.host_ip,
-            request_headers: parsed.request_headers,
-            response_headers: parsed.response_headers,
-            name: parsed.name,
-        };
+        let params = scan_params(&parsed)?;
         let raw = parsed.object.ok_or_else(|| {
             RequestError::new(RequestErrorKind::Missing, "\"object\" is required")
         })?;
@@ -187,6 +182,114 @@ pub fn parse_scan_v3(body: &mut [u8], memory: bool) -> Result<(ScanParams, Objec
         Err(span) => Object::Memory(decode_object(body, span)?),
     };
     Ok((params, object))
+}
+
+/// The scanmemory fast path: serde_json reads every member but the object (a copy of
+/// the body with `"object": ""`, a few hundred bytes), and the object's text, found by
+/// [`locate_object`], goes straight to the in-place decoder. serde_json would otherwise
+/// walk the whole Base64 text once more, byte by byte (a quarter of the CPU time of a
+/// 1 MiB v3 request when measured).
+fn parse_memory_fast(
+    body: &mut [u8],
+    span: Range<usize>,
+) -> Result<(ScanParams, Object), RequestError> {
+    let mut rest = Vec::with_capacity(body.len() - span.len() + 2);
+    rest.extend_from_slice(&body[..span.start]);
+    rest.extend_from_slice(b"\"\"");
+    rest.extend_from_slice(&body[span.end..]);
+    let parsed: ScanBody<'_> = parse_json_object(&rest)?;
+    let params = scan_params(&parsed)?;
+    Ok((params, Object::Memory(decode_object(body, span)?)))
+}
+
+/// The span of the top-level `"object"` member's string value (quotes included), or
+/// `None` when the body does not have that shape (then the full serde_json parse runs
+/// and reports what is wrong). Keys and the other members' values are read by
+/// serde_json; the object's text is skipped with `memchr2`, escapes honoured.
+fn locate_object(body: &[u8]) -> Option<Range<usize>> {
+    let ws = |at: usize| {
+        at + body
+            .get(at..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+            .count()
+    };
+    // One JSON value (key or member value) starting at `at`; returns where it ends.
+    let value_end = |at: usize| -> Option<usize> {
+        let mut values =
+            serde_json::Deserializer::from_slice(body.get(at..)?).into_iter::<&RawValue>();
+        values.next()?.ok()?;
+        Some(at + values.byte_offset())
+    };
+    let mut at = ws(0);
+    if body.get(at) != Some(&b'{') {
+        return None;
+    }
+    at += 1;
+    let mut found = None;
+    loop {
+        at = ws(at);
+        match body.get(at)? {
+            b'}' if found.is_none() => return None,
+            b'}' => break,
+            b'"' => {}
+            _ => return None,
+        }
+        let key_end = value_end(at)?;
+        let is_object = &body[at..key_end] == b"\"object\"";
+        at = ws(key_end);
+        if body.get(at) != Some(&b':') {
+            return None;
+        }
+        at = ws(at + 1);
+        let end = if is_object && body.get(at) == Some(&b'"') {
+            let end = string_end(body, at)?;
+            if found.replace(at..end).is_some() {
+                // A repeated key: serde_json's error says so.
+                return None;
+            }
+            end
+        } else {
+            value_end(at)?
+        };
+        at = ws(end);
+        match body.get(at)? {
+            b',' => at += 1,
+            b'}' => break,
+            _ => return None,
+        }
+    }
+    (ws(at + 1) == body.len()).then_some(found?)
+}
+
+/// The end (after the closing quote) of the JSON string starting at `body[start]`.
+fn string_end(body: &[u8], start: usize) -> Option<usize> {
+    let mut at = start + 1;
+    loop {
+        let i = memchr::memchr2(b'"', b'\\', body.get(at..)?)?;
+        match body[at + i] {
+            b'"' => return Some(at + i + 1),
+            _ => at += i + 2,
+        }
+    }
+}
+
+/// The options of a parsed scan body.
+fn scan_params(parsed: &ScanBody<'_>) -> Result<ScanParams, RequestError> {
+    Ok(ScanParams {
+        timeout: parsed.timeout.map(json_timeout).transpose()?.flatten(),
+        omit_clean: parsed
+            .omit_clean
+            .map(json_bool)
+            .transpose()?
+            .unwrap_or(true),
+        url: parsed.url.clone(),
+        host_ip: parsed.host_ip.clone(),
+        request_headers: parsed.request_headers.clone(),
+        response_headers: parsed.response_headers.clone(),
+        name: parsed.name.clone(),
+    })
 }
 
 /// Decodes the Base64 JSON string at `span` of `body` in place.

@@ -323,3 +323,44 @@ fn checkurl() {
     assert_eq!(kind(br#"{"url":5}"#), RequestErrorKind::Json);
     assert_eq!(kind(b"http://example.com"), RequestErrorKind::Json);
 }
+
+/// The scanmemory fast path (the object located by a top-level walk) must find only
+/// the top-level `object` member, and give what the full parse gives or its error.
+#[test]
+fn scanmemory_fast_path_finds_only_the_top_level_object() {
+    let decoded = |body: &str| memory(body).map(|b| String::from_utf8(b).unwrap());
+    // "aGk=" is "hi"; "Ynll" is "bye".
+    for (body, want) in [
+        (r#"{"object":"aGk="}"#, Ok("hi")),
+        (r#" { "object" : "aGk=" , "name" : "x" } "#, Ok("hi")),
+        // Look-alikes inside other members are not the object.
+        (
+            r#"{"name":"\"object\":\"Ynll\"","object":"aGk="}"#,
+            Ok("hi"),
+        ),
+        (r#"{"other":{"object":"Ynll"},"object":"aGk="}"#, Ok("hi")),
+        (r#"{"x":["object","Ynll"],"object":"aGk="}"#, Ok("hi")),
+        (r#"{"obj\u0065ct":"aGk="}"#, Ok("hi")),
+        // Escapes inside the object text.
+        (r#"{"object":"aG\nk=","timeout":1}"#, Ok("hi")),
+        (
+            r#"{"object":"a\"Gk=","timeout":1}"#,
+            Err(RequestErrorKind::Base64),
+        ),
+        // Broken shapes get the full parse's error.
+        (r#"{"object":"aGk=",}"#, Err(RequestErrorKind::Json)),
+        (r#"{"object":"aGk="} x"#, Err(RequestErrorKind::Json)),
+        (
+            r#"{"object":"aGk=","object":"Ynll"}"#,
+            Err(RequestErrorKind::Json),
+        ),
+        (r#"{"object":"aGk=""#, Err(RequestErrorKind::Json)),
+        (r#"{"object":12}"#, Err(RequestErrorKind::Invalid)),
+        (
+            r#"{"timeout":"soon","object":"aGk="}"#,
+            Err(RequestErrorKind::Invalid),
+        ),
+    ] {
+        assert_eq!(decoded(body), want.map(str::to_owned), "{body}");
+    }
+}
