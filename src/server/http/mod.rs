@@ -42,7 +42,7 @@ use self::response::{Head, JSON};
 use super::core::{unless_stopped, Core};
 use super::transport::Stream;
 
-/// Room kept free in the buffer for each read.
+/// Least room a full buffer grows by.
 const READ_ROOM: usize = 16 << 10;
 /// First size of a connection's buffer.
 const INITIAL_BUFFER: usize = 64 << 10;
@@ -197,9 +197,10 @@ impl Conn<'_> {
         }
     }
 
-    /// Reads more bytes into the buffer, growing it when full, before `deadline`.
+    /// Reads more bytes into the buffer, growing it only when full (a `Content-Length`
+    /// body has had it sized exactly beforehand), before `deadline`.
     async fn read_more(&mut self, deadline: Instant) -> Result<usize, ReadEnd> {
-        if self.buf.len() - self.filled < READ_ROOM {
+        if self.filled == self.buf.len() {
             let want = (self.buf.len() * 2).max(self.filled + READ_ROOM);
             self.grow_to(want)?;
         }
