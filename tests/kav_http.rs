@@ -1870,3 +1870,41 @@ fn helpers() {
     assert!(shaped("01.02.2025 10:11 GMT", "99.99.9999 99:99 GMT"));
     assert!(!shaped("1.02.2025 10:11 GMT", "99.99.9999 99:99 GMT"));
 }
+
+/// `http.max_sessions`: a connection over the limit waits (in the backlog, over TCP
+/// and over the UNIX socket) until a session closes, then is served. SIGTERM then
+/// removes the HTTP socket file and the server exits 0.
+#[test]
+fn session_limit_and_shutdown() {
+    let mut s = HttpServer::start(Setup {
+        http: vec!["max_sessions = 1".into()],
+        ..Setup::default()
+    });
+    let version = b"GET /api/v3.0/version HTTP/1.1\r\nHost: x\r\n\r\n";
+    for via in [Via::Unix, Via::Tcp] {
+        // Session A holds the only slot (kept alive after its answer).
+        let mut a = s.raw(via);
+        a.send(version);
+        let r = a.response().expect("A answered");
+        assert_eq!(r.status, 200, "{via:?}: {r:?}");
+        // Session B connects (the kernel queues it) but is not served meanwhile.
+        let mut b = s.raw(via);
+        b.send(version);
+        assert!(
+            b.silent_for(Duration::from_millis(700)),
+            "{via:?}: B served beyond max_sessions"
+        );
+        // A closes: B is taken from the backlog and answered.
+        drop(a);
+        let r = b.response().expect("B answered once A closed");
+        assert_eq!(r.status, 200, "{via:?}: {r:?}");
+    }
+    let sock = s.unix.clone().expect("unix socket");
+    assert!(sock.exists());
+    s.signal(libc::SIGTERM);
+    let status = s
+        .wait_exit(Duration::from_secs(20))
+        .expect("exits on SIGTERM");
+    assert!(status.success(), "{status}: {}", s.log());
+    assert!(!sock.exists(), "HTTP socket file left behind");
+}

@@ -236,6 +236,26 @@ impl Shared {
         }
     }
 
+    /// Counts a connection opening on `core` if the limits allow it; `false` (and
+    /// nothing counted) when the server is full. Reserving and checking are one step,
+    /// so cores accepting at once cannot both take the last slot.
+    pub fn try_count_open(&self, core: usize, protocol: Protocol) -> bool {
+        let max = self.config.server.max_connections;
+        if self.open_total.fetch_add(1, Ordering::Relaxed) >= max {
+            self.open_total.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        if protocol == Protocol::Http
+            && self.http_open.fetch_add(1, Ordering::Relaxed) >= self.config.http.max_sessions
+        {
+            self.http_open.fetch_sub(1, Ordering::Relaxed);
+            self.open_total.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        self.open[core].fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
     /// Whether a new connection of `protocol` must wait for a free slot.
     pub fn full(&self, protocol: Protocol) -> bool {
         self.open_total.load(Ordering::Relaxed) >= self.config.server.max_connections

@@ -119,6 +119,20 @@ fn backlog(core: &Core, protocol: Protocol) -> u32 {
 /// Backlog of the clamd listeners (glommio's, kept; clamd's own default is 200).
 pub const CLAMD_BACKLOG: u32 = 1024;
 
+/// Counts a connection on this core as soon as the limits allow; `false` when
+/// stopping (nothing counted).
+async fn reserve_slot(core: &Core, protocol: Protocol) -> bool {
+    while !core.shared.try_count_open(core.id, protocol) {
+        if unless_stopped(core, glommio::timer::sleep(FULL_BACKOFF))
+            .await
+            .is_none()
+        {
+            return false;
+        }
+    }
+    true
+}
+
 /// Waits until the server is under its connection limits; `false` when stopping.
 async fn wait_for_slot(core: &Core, protocol: Protocol) -> bool {
     while core.shared.full(protocol) {
@@ -148,7 +162,13 @@ pub async fn tcp_accept_loop(core: Rc<Core>, addr: SocketAddr, protocol: Protoco
         match unless_stopped(&core, listener.accept()).await {
             None => break,
             Some(Ok(stream)) => {
-                let guard = ConnGuard::open(&core.shared, core.id, protocol);
+                // Another core may have taken the last slot while this one waited
+                // in accept: the connection then waits here, unserved, as it would
+                // have in the backlog (at most one per core).
+                if !reserve_slot(&core, protocol).await {
+                    break;
+                }
+                let guard = ConnGuard::adopt(&core.shared, core.id, protocol);
                 spawn_connection(&core, Stream::tcp(stream), guard, protocol);
             }
             Some(Err(e)) => {
@@ -287,7 +307,12 @@ fn hand_off_one(
         }
         let target = least_loaded(shared, *next);
         *next = (target + 1) % shared.cores;
-        shared.count_open(target, protocol);
+        // A TCP accept on a core may take the last slot between our check and here;
+        // this connection is then served one over the limit rather than have the
+        // acceptor (both protocols' UNIX sockets) wait for a slot.
+        if !shared.try_count_open(target, protocol) {
+            shared.count_open(target, protocol);
+        }
         let raw = [conn.as_raw_fd()];
         let sent = sendmsg::<()>(
             inboxes[target].as_raw_fd(),

@@ -203,6 +203,20 @@ impl Raw {
         Ok(n)
     }
 
+    /// Whether nothing arrives for `d` (the connection stays open and silent).
+    pub fn silent_for(&mut self, d: Duration) -> bool {
+        self.set_read_timeout(d);
+        let silent = match self.fill() {
+            Err(e) => matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ),
+            Ok(_) => false,
+        };
+        self.set_read_timeout(Duration::from_secs(10));
+        silent
+    }
+
     /// Reads one response; `None` if the connection closed (or reset) before one
     /// byte of it. Panics on a timeout or a response cut short.
     pub fn response(&mut self) -> Option<RawReply> {
@@ -493,6 +507,13 @@ impl HttpServer {
             child: Some(child),
             calls: Cell::new(0),
         }
+    }
+
+    /// Sends `signal` to the server.
+    pub fn signal(&self, signal: i32) {
+        let pid = self.child.as_ref().expect("server running").id();
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
     }
 
     /// What the server wrote to stdout and stderr.
