@@ -1908,3 +1908,138 @@ fn session_limit_and_shutdown() {
     assert!(status.success(), "{status}: {}", s.log());
     assert!(!sock.exists(), "HTTP socket file left behind");
 }
+
+/// What a client can do to the server's memory and CPU through framing: bodies that
+/// are announced but not sent commit no memory, chunk framing and trailers are
+/// bounded, a chunk size of 2^64-1 is refused, a flood of pipelined requests is
+/// answered in order, and a connection that reaches its request limit closes without
+/// destroying its last answers.
+#[test]
+fn framing_abuse_is_bounded() {
+    let s = HttpServer::start(Setup {
+        unix: false,
+        http: vec![
+            "max_request_size = \"100M\"".into(),
+            "keep_alive_max_requests = 3000".into(),
+        ],
+        ..Setup::default()
+    });
+    let t = Via::Tcp;
+    let before = s.rss_kib();
+    // 30 uploads announcing 90 MB each and sending 10 bytes: 2.7 GB if the announced
+    // size were allocated up front.
+    let mut holders: Vec<_> = (0..30)
+        .map(|_| {
+            let mut c = s.raw(t);
+            c.send(
+                b"POST /scanmemory HTTP/1.1\r\nX-KAV-ProtocolVersion: 1\r\n\
+                  Content-Length: 90000000\r\n\r\n0123456789",
+            );
+            c
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(500));
+    let during = s.rss_kib();
+    assert!(
+        during < before + 200 * 1024,
+        "RSS grew from {before} KiB to {during} KiB for bodies that never came"
+    );
+    holders.clear();
+
+    // A chunk size of 2^64-1 after a first chunk: 413, not a wrap past the limit.
+    let mut c = s.raw(t);
+    c.send(
+        b"POST /scanmemory HTTP/1.1\r\nX-KAV-ProtocolVersion: 1\r\n\
+          Transfer-Encoding: chunked\r\n\r\n1\r\nx\r\nffffffffffffffff\r\n",
+    );
+    let r = c.response().expect("answer to a huge chunk");
+    assert_eq!(r.status, 413, "{r:?}");
+    // Endless trailers: 400.
+    let mut c = s.raw(t);
+    let mut req = b"POST /scanmemory HTTP/1.1\r\nX-KAV-ProtocolVersion: 1\r\n\
+          Transfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n"
+        .to_vec();
+    for _ in 0..2000 {
+        req.extend_from_slice(b"X-Trailer: 1\r\n");
+    }
+    c.send(&req);
+    let r = c.response().expect("answer to endless trailers");
+    assert_eq!(r.status, 400, "{r:?}");
+
+    // 2000 pipelined requests in one write: every answer, in order.
+    let mut c = s.raw(t);
+    let mut flood = Vec::new();
+    for i in 0..2000 {
+        let path = if i % 2 == 0 { "/version" } else { "/basesdate" };
+        flood.extend_from_slice(
+            format!("GET {path} HTTP/1.1\r\nX-KAV-ProtocolVersion: 1\r\n\r\n").as_bytes(),
+        );
+    }
+    c.send(&flood);
+    for i in 0..2000 {
+        let r = c.response().unwrap_or_else(|| panic!("answer {i}"));
+        assert_eq!(r.status, 200, "answer {i}: {r:?}");
+        let want = if i % 2 == 0 {
+            "KAV SDK version"
+        } else {
+            "database version"
+        };
+        assert!(r.text().starts_with(want), "answer {i}: {}", r.text());
+    }
+
+    // v1 has no multipart form: a multipart Content-Type leaves the body whole.
+    let body = format!(
+        "--B\r\n{}\r\n--B--\r\n",
+        String::from_utf8(eicar()).unwrap()
+    );
+    let r = s.post(
+        t,
+        "/scanmemory",
+        body.as_bytes(),
+        &[
+            "-H",
+            "X-KAV-ProtocolVersion: 1",
+            "-H",
+            "Content-Type: multipart/mixed; boundary=B",
+        ],
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.text(),
+        "CLEAN",
+        "v1 scanned the multipart text as one object"
+    );
+    // A relative scanfile path is not a full path.
+    let r = s.post(t, "/api/v3.0/scanfile", br#"{"object":"eicar.txt"}"#, &[]);
+    assert_eq!(r.status, 400, "{r:?}");
+}
+
+/// A connection that reaches `keep_alive_max_requests` with more requests pipelined
+/// behind: the answers up to the limit all arrive whole, then the connection ends
+/// (no reset destroying them).
+#[test]
+fn closing_with_pipelined_requests_keeps_the_answers() {
+    let s = HttpServer::start(Setup {
+        unix: false,
+        http: vec!["keep_alive_max_requests = 3".into()],
+        ..Setup::default()
+    });
+    let mut c = s.raw(Via::Tcp);
+    let mut flood = Vec::new();
+    for _ in 0..50 {
+        flood.extend_from_slice(b"GET /version HTTP/1.1\r\nX-KAV-ProtocolVersion: 1\r\n\r\n");
+    }
+    flood.extend_from_slice(&vec![b'x'; 256 << 10]);
+    c.send(&flood);
+    for i in 0..3 {
+        let r = c.response().unwrap_or_else(|| panic!("answer {i}"));
+        assert_eq!(r.status, 200, "answer {i}: {r:?}");
+        let close = r.header("connection").map(|v| v.to_ascii_lowercase());
+        assert_eq!(
+            close.as_deref() == Some("close"),
+            i == 2,
+            "answer {i}: {r:?}"
+        );
+    }
+    assert!(c.is_closed());
+}

@@ -142,6 +142,15 @@ impl Stream {
         }
     }
 
+    /// Shuts the write side (TLS: after its close_notify); reads still work.
+    pub async fn close_write(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.close().await,
+            Stream::Tls(s) => s.close().await,
+            Stream::Unix { stream, .. } => stream.close().await,
+        }
+    }
+
     /// Takes the oldest received descriptor.
     pub fn take_fd(&mut self) -> Option<OwnedFd> {
         match self {

@@ -509,6 +509,17 @@ impl HttpServer {
         }
     }
 
+    /// The server's resident memory, KiB (from /proc).
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.child.as_ref().expect("server running").id();
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+
     /// Sends `signal` to the server.
     pub fn signal(&self, signal: i32) {
         let pid = self.child.as_ref().expect("server running").id();

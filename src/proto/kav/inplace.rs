@@ -35,8 +35,9 @@ impl fmt::Display for InplaceError {
     }
 }
 
-/// Decodes `text`, the inside of a JSON string already validated by serde_json (no
-/// quotes), in place; returns the decoded length: the bytes are `text[..len]`.
+/// Decodes `text`, the inside of a JSON string (no quotes; found by the request
+/// parser, not validated as JSON: any byte that is not Base64 after unescaping is an
+/// error here), in place; returns the decoded length: the bytes are `text[..len]`.
 ///
 /// `\/` becomes `/`; the escapes `\r`, `\n`, `\t` and ASCII whitespace are dropped
 /// (line-wrapped Base64); missing `=` padding is accepted (WHATWG forgiving Base64).

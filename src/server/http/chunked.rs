@@ -1,7 +1,9 @@
 //! `Transfer-Encoding: chunked` decoded in place: chunk data is moved down over the
-//! size lines in front of it, inside the connection's buffer, as it arrives. The body
-//! ends up contiguous at the front of the region, with no second buffer; the cost is
-//! one `memmove` per chunk (a `Content-Length` body has none). httparse reads the size
+//! size lines in front of it, inside the connection's buffer, as it arrives, and the
+//! framing already read is dropped ([`Chunked::compact`]). The body ends up contiguous
+//! at the front of the region, with no second buffer, and the region never holds much
+//! more than the decoded body; the cost is one `memmove` per read (a `Content-Length`
+//! body has none). httparse reads the size
 //! lines; the framing around them (data CRLF, trailers) is here because no crate does
 //! it in place.
 
@@ -53,8 +55,10 @@ pub struct Chunked {
     state: State,
     /// Decoded bytes, at the region's start.
     out: usize,
-    /// Encoded bytes consumed.
+    /// Encoded bytes consumed (counted from the region's start).
     raw: usize,
+    /// Trailer bytes read.
+    trailers: usize,
     limit: u64,
 }
 
@@ -65,6 +69,7 @@ impl Chunked {
             state: State::Size,
             out: 0,
             raw: 0,
+            trailers: 0,
             limit,
         }
     }
@@ -84,7 +89,8 @@ impl Chunked {
                 State::Size => match httparse::parse_chunk_size(pending) {
                     Ok(httparse::Status::Complete((used, size))) => {
                         self.raw += used;
-                        if self.out as u64 + size > self.limit {
+                        // Subtracted, not added: a size of 2^64-1 must not wrap.
+                        if size > self.limit.saturating_sub(self.out as u64) {
                             return Err(ChunkError::TooLarge);
                         }
                         self.state = if size == 0 {
@@ -131,11 +137,15 @@ impl Chunked {
                     }
                     None => return Ok(Progress::NeedMore),
                     Some(nl) => {
-                        // Trailer fields are read past, not used.
+                        // Trailer fields are read past, not used; their total is
+                        // bounded so endless trailers cannot hold the connection.
                         let line = &pending[..nl];
                         self.raw += nl + 1;
+                        self.trailers += nl + 1;
                         if line.is_empty() || line == b"\r" {
                             self.state = State::Done;
+                        } else if self.trailers > MAX_LINE {
+                            return Err(ChunkError::Malformed("trailers too long"));
                         }
                     }
                 },
@@ -143,9 +153,18 @@ impl Chunked {
         }
     }
 
-    /// Encoded bytes consumed so far (the region must keep at least these).
-    pub fn consumed(&self) -> usize {
-        self.raw
+    /// Drops the framing consumed so far: the encoded bytes not yet decoded move down
+    /// to just after the decoded ones. Returns how many bytes the region shrank by;
+    /// the caller shortens it by as much. Called after each [`Chunked::advance`] that
+    /// needs more, so the region holds the decoded body plus at most one line of
+    /// framing, whatever the chunk sizes, extensions or trailers.
+    pub fn compact(&mut self, region: &mut [u8]) -> usize {
+        let freed = self.raw - self.out;
+        if freed > 0 {
+            region.copy_within(self.raw.., self.out);
+            self.raw = self.out;
+        }
+        freed
     }
 }
 
@@ -162,17 +181,24 @@ mod tests {
         let mut region = Vec::new();
         let mut d = Chunked::new(limit);
         let mut at = 0;
+        let mut dropped = 0;
         let mut sizes = pieces.iter().cycle();
         loop {
             let n = (*sizes.next().unwrap_or(&1)).max(1).min(encoded.len() - at);
             region.extend_from_slice(&encoded[at..at + n]);
             at += n;
             match d.advance(&mut region)? {
-                Progress::Done { len, end } => return Ok((region[..len].to_vec(), end)),
+                Progress::Done { len, end } => return Ok((region[..len].to_vec(), end + dropped)),
                 Progress::NeedMore if at == encoded.len() => {
                     return Err(ChunkError::Malformed("truncated (test)"))
                 }
-                Progress::NeedMore => {}
+                Progress::NeedMore => {
+                    // As the connection does after each read.
+                    let freed = d.compact(&mut region);
+                    region.truncate(region.len() - freed);
+                    dropped += freed;
+                    assert!(region.len() <= d.out + MAX_LINE + 2);
+                }
             }
         }
     }
@@ -233,6 +259,18 @@ mod tests {
         );
         // A size that would overflow is refused by httparse, not wrapped.
         assert!(decode(b"fffffffffffffffffff\r\n", &[64], u64::MAX).is_err());
+        // The largest size httparse takes, after some data: refused, not wrapped past
+        // the limit (this once overflowed).
+        assert_eq!(
+            decode(b"1\r\nx\r\nffffffffffffffff\r\n", &[64], 100),
+            Err(ChunkError::TooLarge)
+        );
+        // Endless trailers are refused.
+        let trailers = "0\r\n".to_owned() + &"X-T: 1\r\n".repeat(1000) + "\r\n";
+        assert_eq!(
+            decode(trailers.as_bytes(), &[64], 100),
+            Err(ChunkError::Malformed("trailers too long"))
+        );
         let long = format!("5;{}\r\n", "x".repeat(MAX_LINE + 10));
         assert!(decode(long.as_bytes(), &[64], 100).is_err());
     }

@@ -39,10 +39,6 @@ pub struct RequestHead {
     pub kav_version: Option<Vec<u8>>,
     /// `X-KAV-Timeout`.
     pub kav_timeout: Option<Vec<u8>>,
-    /// `X-KAV-ObjectURL`.
-    pub object_url: Option<String>,
-    /// `X-KAV-HostIP`.
-    pub host_ip: Option<String>,
     /// `Content-Type`.
     pub content_type: Option<Vec<u8>>,
     /// `Origin` (CORS).
@@ -152,10 +148,6 @@ pub fn parse(buf: &[u8], token_header: &str) -> Result<Option<RequestHead>, Head
             head.kav_version = Some(value.to_vec());
         } else if name.eq_ignore_ascii_case("x-kav-timeout") {
             head.kav_timeout = Some(value.to_vec());
-        } else if name.eq_ignore_ascii_case("x-kav-objecturl") {
-            head.object_url = Some(text());
-        } else if name.eq_ignore_ascii_case("x-kav-hostip") {
-            head.host_ip = Some(text());
         } else if name.eq_ignore_ascii_case("content-type") {
             head.content_type = Some(value.to_vec());
         } else if name.eq_ignore_ascii_case("origin") {
@@ -262,7 +254,6 @@ mod tests {
         .unwrap();
         assert_eq!(h.kav_version.as_deref(), Some(&b"1"[..]));
         assert_eq!(h.kav_timeout.as_deref(), Some(&b"10000"[..]));
-        assert_eq!(h.object_url.as_deref(), Some("[from:a@b.example]"));
         assert_eq!(h.token.as_deref(), Some(&b"Bearer abc"[..]));
         assert!(h.expect_continue);
     }

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant, SystemTime};
 use super::head::RequestHead;
 use super::response::{Cors, Head, JSON, TEXT};
 use super::Conn;
-use crate::engine::Verdict;
 use crate::proto::kav::auth;
 use crate::proto::kav::request::{self, Object, ScanParams};
 use crate::proto::kav::response::{self as kavr, ObjectResult, Reason, ScanResult};
@@ -51,6 +50,8 @@ impl Early {
 struct Req<'h> {
     head: &'h RequestHead,
     api: Api,
+    /// The KAV protocol version: 3, or the v1/v2 header's.
+    version: u8,
     /// `X-KAV-Timeout` (v1/v2).
     header_timeout: Option<Duration>,
     /// The body: a range of the connection buffer.
@@ -184,7 +185,6 @@ pub async fn answer(
     head: &RequestHead,
     accepted: Accepted,
     body: Range<usize>,
-    _started: Instant,
 ) -> Answer {
     let core = conn.core.clone();
     let Accepted {
@@ -200,6 +200,7 @@ pub async fn answer(
     let req = Req {
         head,
         api,
+        version,
         header_timeout,
         body,
     };
@@ -340,12 +341,7 @@ fn scan_in_place<R>(
 ) -> R {
     let started = Instant::now();
     core.scan(data, false, |report| {
-        let result = match report.verdict() {
-            Verdict::Clean => ScanResult::Clean,
-            Verdict::Detected(name) => ScanResult::Detect(name),
-            Verdict::NotScanned(_) => ScanResult::NonScanned(Some(Reason::Skipped)),
-            Verdict::Error(_) => ScanResult::ServerError,
-        };
+        let result = ScanResult::from(report.verdict());
         let timed_out = timeout.is_some_and(|t| started.elapsed() > t);
         let counted = if timed_out {
             &ScanResult::ServerError
@@ -366,7 +362,7 @@ async fn scan_memory(
     req: &Req<'_>,
     reply: &mut Reply,
 ) -> Result<u16, (u16, String)> {
-    let (head, api, body) = (req.head, req.api, req.body.clone());
+    let (api, body) = (req.api, req.body.clone());
     let Reply { out, logged } = reply;
     let bad = |e: request::RequestError| (400, e.message().to_owned());
     let (params, object) = match api {
@@ -381,7 +377,7 @@ async fn scan_memory(
                 body.start + range.start..body.start + range.end,
             )
         }
-        Api::Plain => (None, plain_object(conn, head, body)?),
+        Api::Plain => (None, plain_object(conn, req, body)?),
     };
     let timeout = effective_timeout(params.as_ref(), req.header_timeout);
     core.yield_if_busy().await;
@@ -420,15 +416,18 @@ async fn scan_memory(
 }
 
 /// The object of a v1/v2 scanmemory or scanfile body: the raw body, or the object part
-/// of a v2 multipart body.
+/// of a v2 multipart body (v1 has no multipart form: its body is the object, whatever
+/// its Content-Type says).
 fn plain_object(
     conn: &Conn<'_>,
-    head: &RequestHead,
+    req: &Req<'_>,
     body: Range<usize>,
 ) -> Result<Range<usize>, (u16, String)> {
-    let boundary = head
+    let boundary = req
+        .head
         .content_type
         .as_deref()
+        .filter(|_| req.version == 2)
         .and_then(request::multipart_boundary);
     match boundary {
         Some(boundary) => {
@@ -446,7 +445,7 @@ async fn scan_path(
     req: &Req<'_>,
     reply: &mut Reply,
 ) -> Result<u16, (u16, String)> {
-    let (head, api, body) = (req.head, req.api, req.body.clone());
+    let (api, body) = (req.api, req.body.clone());
     let Reply { out, logged } = reply;
     let bad = |e: request::RequestError| (400, e.message().to_owned());
     let (params, path) = match api {
@@ -459,10 +458,13 @@ async fn scan_path(
             (Some(params), path)
         }
         Api::Plain => {
-            let object = plain_object(conn, head, body)?;
+            let object = plain_object(conn, req, body)?;
             (None, request::plain_path(&conn.buf[object]).map_err(bad)?)
         }
     };
+    if !path.starts_with('/') {
+        return Err((400, format!("not a full path: {path}")));
+    }
     let roots = &core.shared.scanning_paths;
     let real = match files::check(roots, std::path::Path::new(&path)) {
         Target::Allowed(real) => real,
