@@ -253,8 +253,8 @@ pub struct HttpConfig {
     pub session_timeout: Duration,
     /// Keep connections open between requests. KSE `KeepAliveSettings/Enabled` (1).
     pub keep_alive: bool,
-    /// How long an idle kept-alive connection waits for its next request. KSE
-    /// `KeepAliveSettings/TimeoutMs` (5000).
+    /// How long an idle connection waits for its next request (and for its first one,
+    /// and for a TLS handshake). KSE `KeepAliveSettings/TimeoutMs` (5000).
     #[serde(deserialize_with = "de::duration")]
     pub keep_alive_timeout: Duration,
     /// Requests per connection; the last answer says `Connection: close`; 0 = no
