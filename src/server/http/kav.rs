@@ -331,8 +331,8 @@ fn effective_timeout(params: Option<&ScanParams>, header: Option<Duration>) -> O
     params.and_then(|p| p.timeout).or(header)
 }
 
-/// Scans `data` on the core; the verdict as a KAV result, or `None` when the scan
-/// took longer than `timeout`. Counted in the KAV statistics.
+/// Scans `data` on the core and hands `reply` the verdict as a KAV result, or `None`
+/// when the scan took longer than `timeout`.
 fn scan_in_place<R>(
     core: &Core,
     data: &[u8],
@@ -343,17 +343,95 @@ fn scan_in_place<R>(
     core.scan(data, false, |report| {
         let result = ScanResult::from(report.verdict());
         let timed_out = timeout.is_some_and(|t| started.elapsed() > t);
-        let counted = if timed_out {
-            &ScanResult::ServerError
-        } else {
-            &result
-        };
+        reply((!timed_out).then_some(&result))
+    })
+}
+
+/// The object of a scan request, v3 JSON or v1/v2 plain: the options (v3 only) and
+/// the path (scanfile) or the bytes' range in the connection buffer (scanmemory).
+fn read_object(
+    conn: &mut Conn<'_>,
+    req: &Req<'_>,
+    memory: bool,
+) -> Result<(Option<ScanParams>, Object), (u16, String)> {
+    let bad = |e: request::RequestError| (400, e.message().to_owned());
+    let body = req.body.clone();
+    match req.api {
+        Api::V3 { .. } => {
+            let (params, object) =
+                request::parse_scan_v3(&mut conn.buf[body.clone()], memory).map_err(bad)?;
+            let object = match object {
+                Object::Memory(r) => Object::Memory(body.start + r.start..body.start + r.end),
+                path => path,
+            };
+            Ok((Some(params), object))
+        }
+        Api::Plain => {
+            let object = plain_object(conn, req, body)?;
+            if memory {
+                Ok((None, Object::Memory(object)))
+            } else {
+                let path = request::plain_path(&conn.buf[object]).map_err(bad)?;
+                Ok((None, Object::Path(path)))
+            }
+        }
+    }
+}
+
+/// One scanned object's answer, for scanmemory and scanfile alike.
+struct ScanAnswer<'a> {
+    /// `object` of the answer: `"memory"`, or the path.
+    object: &'a str,
+    /// `object` of a timeout answer: `"Memory"` (as KSE writes it), or the path.
+    timeout_object: &'a str,
+    /// Bytes scanned.
+    bytes: u64,
+    /// The v3 options, if any.
+    params: Option<&'a ScanParams>,
+    /// Echo `name` (scanmemory).
+    echo_name: bool,
+}
+
+impl ScanAnswer<'_> {
+    /// Counts the scan in the KAV statistics, notes it for the access log and writes
+    /// the v3 or v1/v2 body; `result` is `None` when the scan ran over its timeout.
+    /// Returns the status.
+    fn write(
+        &self,
+        core: &Core,
+        api: Api,
+        reply: &mut Reply,
+        result: Option<&ScanResult<'_>>,
+    ) -> u16 {
         core.stats
             .borrow_mut()
             .kav
-            .record_scan(data.len() as u64, counted);
-        reply((!timed_out).then_some(&result))
-    })
+            .record_scan(self.bytes, result.unwrap_or(&ScanResult::ServerError));
+        reply.logged = Some((self.bytes, verdict_text(result)));
+        let out = &mut reply.out;
+        let Some(result) = result else {
+            match api {
+                Api::V3 { .. } => kavr::write_scan_timeout(out, self.timeout_object),
+                Api::Plain => out.extend_from_slice(b"SERVER_ERROR"),
+            }
+            return 408;
+        };
+        let top = ObjectResult {
+            object: Cow::Borrowed(self.object),
+            result: *result,
+            contains_office_macro: false,
+        };
+        match api {
+            Api::V3 { minor } => {
+                let p = self.params;
+                let name = p.and_then(|p| p.name.as_deref()).filter(|_| self.echo_name);
+                let omit_clean = p.is_none_or(|p| p.omit_clean);
+                kavr::write_scan_v3(out, minor, &top, name, &[], omit_clean);
+            }
+            Api::Plain => kavr::write_scan_plain(out, &top, &[]),
+        }
+        200
+    }
 }
 
 async fn scan_memory(
@@ -362,57 +440,23 @@ async fn scan_memory(
     req: &Req<'_>,
     reply: &mut Reply,
 ) -> Result<u16, (u16, String)> {
-    let (api, body) = (req.api, req.body.clone());
-    let Reply { out, logged } = reply;
-    let bad = |e: request::RequestError| (400, e.message().to_owned());
-    let (params, object) = match api {
-        Api::V3 { .. } => {
-            let (params, object) =
-                request::parse_scan_v3(&mut conn.buf[body.clone()], true).map_err(bad)?;
-            let Object::Memory(range) = object else {
-                return Err((400, "object must be base64 text".into()));
-            };
-            (
-                Some(params),
-                body.start + range.start..body.start + range.end,
-            )
-        }
-        Api::Plain => (None, plain_object(conn, req, body)?),
+    let (params, object) = read_object(conn, req, true)?;
+    let Object::Memory(object) = object else {
+        return Err((400, "object must be base64 text".into()));
     };
     let timeout = effective_timeout(params.as_ref(), req.header_timeout);
     core.yield_if_busy().await;
     let data = &conn.buf[object];
-    let status = scan_in_place(core, data, timeout, |result| {
-        *logged = Some((data.len() as u64, verdict_text(result)));
-        let Some(result) = result else {
-            match api {
-                Api::V3 { .. } => kavr::write_scan_timeout(out, "Memory"),
-                Api::Plain => out.extend_from_slice(b"SERVER_ERROR"),
-            }
-            return 408;
-        };
-        let top = ObjectResult {
-            object: Cow::Borrowed("memory"),
-            result: *result,
-            contains_office_macro: false,
-        };
-        match api {
-            Api::V3 { minor } => {
-                let p = params.as_ref();
-                kavr::write_scan_v3(
-                    out,
-                    minor,
-                    &top,
-                    p.and_then(|p| p.name.as_deref()),
-                    &[],
-                    p.is_none_or(|p| p.omit_clean),
-                );
-            }
-            Api::Plain => kavr::write_scan_plain(out, &top, &[]),
-        }
-        200
-    });
-    Ok(status)
+    let answer = ScanAnswer {
+        object: "memory",
+        timeout_object: "Memory",
+        bytes: data.len() as u64,
+        params: params.as_ref(),
+        echo_name: true,
+    };
+    Ok(scan_in_place(core, data, timeout, |result| {
+        answer.write(core, req.api, reply, result)
+    }))
 }
 
 /// The object of a v1/v2 scanmemory or scanfile body: the raw body, or the object part
@@ -445,22 +489,9 @@ async fn scan_path(
     req: &Req<'_>,
     reply: &mut Reply,
 ) -> Result<u16, (u16, String)> {
-    let (api, body) = (req.api, req.body.clone());
-    let Reply { out, logged } = reply;
-    let bad = |e: request::RequestError| (400, e.message().to_owned());
-    let (params, path) = match api {
-        Api::V3 { .. } => {
-            let (params, object) =
-                request::parse_scan_v3(&mut conn.buf[body.clone()], false).map_err(bad)?;
-            let Object::Path(path) = object else {
-                return Err((400, "object must be a path".into()));
-            };
-            (Some(params), path)
-        }
-        Api::Plain => {
-            let object = plain_object(conn, req, body)?;
-            (None, request::plain_path(&conn.buf[object]).map_err(bad)?)
-        }
+    let (params, object) = read_object(conn, req, false)?;
+    let Object::Path(path) = object else {
+        return Err((400, "object must be a path".into()));
     };
     if !path.starts_with('/') {
         return Err((400, format!("not a full path: {path}")));
@@ -496,31 +527,14 @@ async fn scan_path(
         }
         FileOutcome::Error(_) => Some(ScanResult::ServerError),
     };
-    core.stats
-        .borrow_mut()
-        .kav
-        .record_scan(size, result.as_ref().unwrap_or(&ScanResult::ServerError));
-    *logged = Some((size, verdict_text(result.as_ref())));
-    let Some(result) = result else {
-        match api {
-            Api::V3 { .. } => kavr::write_scan_timeout(out, &path),
-            Api::Plain => out.extend_from_slice(b"SERVER_ERROR"),
-        }
-        return Ok(408);
+    let answer = ScanAnswer {
+        object: &path,
+        timeout_object: &path,
+        bytes: size,
+        params: params.as_ref(),
+        echo_name: false,
     };
-    let top = ObjectResult {
-        object: Cow::Borrowed(&path),
-        result,
-        contains_office_macro: false,
-    };
-    match api {
-        Api::V3 { minor } => {
-            let p = params.as_ref();
-            kavr::write_scan_v3(out, minor, &top, None, &[], p.is_none_or(|p| p.omit_clean))
-        }
-        Api::Plain => kavr::write_scan_plain(out, &top, &[]),
-    }
-    Ok(200)
+    Ok(answer.write(core, req.api, reply, result.as_ref()))
 }
 
 fn check_url(
