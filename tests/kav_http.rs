@@ -2043,3 +2043,84 @@ fn closing_with_pipelined_requests_keeps_the_answers() {
     }
     assert!(c.is_closed());
 }
+
+/// The access log: with `ringscan::access=debug`, one line per request with the
+/// client, endpoint, status, object size and verdict, and never the object itself;
+/// at the default level only detections.
+#[test]
+fn access_log_has_the_request_but_not_the_object() {
+    let s = HttpServer::start(Setup {
+        unix: false,
+        log: Some("info,ringscan::access=debug"),
+        ..Setup::default()
+    });
+    let t = Via::Tcp;
+    let clean = b"a harmless object, 41 bytes long........";
+    for (object, verdict) in [
+        (eicar(), format!("DETECT {EICAR_NAME}")),
+        (clean.to_vec(), "CLEAN".to_owned()),
+    ] {
+        let body = format!(r#"{{"object":"{}"}}"#, base64(&object));
+        let r = s.post(t, "/api/v3.0/scanmemory", body.as_bytes(), &[]);
+        assert_eq!(r.status, 200, "{r:?}");
+        let log = s.log();
+        let line = log
+            .lines()
+            .filter(|l| l.contains("ringscan::access"))
+            .find(|l| {
+                l.contains(&format!("verdict=\"{verdict}\""))
+                    || l.contains(&format!("verdict={verdict}"))
+            })
+            .unwrap_or_else(|| panic!("no access line with {verdict}:\n{log}"));
+        for field in [
+            "peer=127.0.0.1:".to_owned(),
+            "path=/api/v3.0/scanmemory".to_owned(),
+            "status=200".to_owned(),
+            format!("object_bytes={}", object.len()),
+        ] {
+            assert!(line.contains(&field), "{field} missing in {line}");
+        }
+        let text = String::from_utf8_lossy(&object).into_owned();
+        assert!(!log.contains(&text), "the object is in the log:\n{log}");
+        assert!(
+            !log.contains(&base64(&object)),
+            "the object is in the log:\n{log}"
+        );
+    }
+    // At the default level, only the detection is logged.
+    let quiet = HttpServer::start(Setup {
+        unix: false,
+        ..Setup::default()
+    });
+    for object in [eicar(), clean.to_vec()] {
+        let body = format!(r#"{{"object":"{}"}}"#, base64(&object));
+        assert_eq!(
+            quiet
+                .post(t, "/api/v3.0/scanmemory", body.as_bytes(), &[])
+                .status,
+            200
+        );
+    }
+    let log = quiet.log();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("ringscan::access"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(lines[0].contains("DETECT"), "{log}");
+}
+
+/// A dual-stack listener (`[::]`) sees an IPv4 loopback client as
+/// `::ffff:127.0.0.1`, which is still local: the update endpoints answer.
+#[test]
+fn ipv4_mapped_loopback_is_local() {
+    let s = HttpServer::start(Setup {
+        unix: false,
+        tcp_host: "[::]",
+        log: Some("info,ringscan::access=debug"),
+        ..Setup::default()
+    });
+    let r = s.curl(Via::Tcp, "/api/v3.0/update/status", &[]);
+    assert_eq!(r.status, 200, "{r:?}\n{}", s.log());
+    assert!(r.text().contains("\"status\""), "{r:?}");
+}

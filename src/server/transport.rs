@@ -78,12 +78,15 @@ impl Stream {
     pub fn is_local(&self) -> bool {
         match self {
             Stream::Unix { .. } => true,
-            Stream::Tcp(s) => s.peer_addr().is_ok_and(|a| a.ip().is_loopback()),
+            // Canonical: `::ffff:127.0.0.1` on a dual-stack listener is loopback too.
+            Stream::Tcp(s) => s
+                .peer_addr()
+                .is_ok_and(|a| a.ip().to_canonical().is_loopback()),
             Stream::Tls(s) => s
                 .get_ref()
                 .0
                 .peer_addr()
-                .is_ok_and(|a| a.ip().is_loopback()),
+                .is_ok_and(|a| a.ip().to_canonical().is_loopback()),
         }
     }
 

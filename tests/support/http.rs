@@ -44,6 +44,8 @@ pub struct Setup {
     pub http: Vec<String>,
     /// Lines for `[http.auth]`, if any.
     pub auth: Vec<String>,
+    /// `server.log`, the log filter (the server's default when `None`).
+    pub log: Option<&'static str>,
 }
 
 impl Default for Setup {
@@ -57,6 +59,7 @@ impl Default for Setup {
             keep_alive_timeout: "2s",
             http: Vec::new(),
             auth: Vec::new(),
+            log: None,
         }
     }
 }
@@ -444,6 +447,9 @@ impl HttpServer {
         let unix = setup.unix.then(|| base.join("http.sock"));
         let mut t = String::new();
         t += "[server]\ncores = 2\nunix_socket = \"\"\ntcp = \"\"\n";
+        if let Some(log) = setup.log {
+            t += &format!("log = \"{log}\"\n");
+        }
         t += "[database]\ncache = false\n";
         t += "[http]\n";
         t += &format!(
