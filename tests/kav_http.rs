@@ -1966,6 +1966,18 @@ fn framing_abuse_is_bounded() {
     let r = c.response().expect("answer to endless trailers");
     assert_eq!(r.status, 400, "{r:?}");
 
+    // A chunked HTTP/1.0 request is answered, then the connection ends even though
+    // keep-alive was asked for (RFC 9112 §6.1).
+    let mut c = s.raw(t);
+    c.send(
+        b"POST /scanmemory HTTP/1.0\r\nConnection: keep-alive\r\nX-KAV-ProtocolVersion: 1\r\n\
+          Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+    );
+    let r = c.response().expect("answer to a chunked HTTP/1.0 request");
+    assert_eq!((r.status, r.text()), (200, "CLEAN".to_owned()), "{r:?}");
+    assert_eq!(r.header("connection").as_deref(), Some("close"), "{r:?}");
+    assert!(c.is_closed());
+
     // 2000 pipelined requests in one write: every answer, in order.
     let mut c = s.raw(t);
     let mut flood = Vec::new();
