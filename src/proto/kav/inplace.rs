@@ -44,16 +44,10 @@ impl fmt::Display for InplaceError {
 pub(crate) fn decode_json_base64(text: &mut [u8]) -> Result<usize, InplaceError> {
     let len = unescape(text)?;
     let text = text.get_mut(..len).ok_or(InplaceError::Base64)?;
-    // The common shape (no whitespace left, padded or a multiple of 4) takes the
-    // strict decoder, which skips the forgiving one's whitespace pass (a tenth of a
-    // 1 MiB v3 request's CPU when measured). A strict decode that fails may already
-    // have written over its input, so the choice is made before, not by trying.
-    let plain = !text.contains(&b' ') && text.len() % 4 == 0;
-    let decoded = if plain {
-        base64_simd::STANDARD.decode_inplace(text).map(|d| d.len())
-    } else {
-        base64_simd::forgiving_decode_inplace(text).map(|d| d.len())
-    };
+    // One decoder for every shape. A strict-decoder fast path for padded text without
+    // spaces was tried: alone it decodes 17 % faster, but in the server it gave no gain
+    // (1 MiB kav3 closed loop: 1 465 against 1 531 req/s over UNIX), so it went.
+    let decoded = base64_simd::forgiving_decode_inplace(text).map(|d| d.len());
     decoded.map_err(|_| InplaceError::Base64)
 }
 
