@@ -398,8 +398,8 @@ pub fn text(r: &ClosedReport) -> String {
     let l = &r.latency_ms;
     let _ = writeln!(
         s,
-        "latency ms  p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  (mean {:.2}, min {:.2})",
-        l.p50, l.p90, l.p99, l.p999, l.max, l.mean, l.min
+        "latency ms  p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  p99.99 {:.2}  max {:.2}  (mean {:.2}, min {:.2})",
+        l.p50, l.p90, l.p99, l.p999, l.p9999, l.max, l.mean, l.min
     );
     let _ = writeln!(
         s,

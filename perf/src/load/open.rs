@@ -535,14 +535,14 @@ pub fn text(r: &OpenReport) -> String {
     let l = &r.latency_ms;
     let _ = writeln!(
         s,
-        "latency ms (from the intended send)  p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
-        l.p50, l.p90, l.p99, l.p999, l.max
+        "latency ms (from the intended send)  p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  p99.99 {:.2}  max {:.2}",
+        l.p50, l.p90, l.p99, l.p999, l.p9999, l.max
     );
     let v = &r.service_ms;
     let _ = writeln!(
         s,
-        "service ms (from the actual send)    p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
-        v.p50, v.p90, v.p99, v.p999, v.max
+        "service ms (from the actual send)    p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  p99.99 {:.2}  max {:.2}",
+        v.p50, v.p90, v.p99, v.p999, v.p9999, v.max
     );
     let _ = writeln!(
         s,

@@ -173,6 +173,9 @@ pub struct Latency {
     pub p99: f64,
     /// 99.9th percentile.
     pub p999: f64,
+    /// 99.99th percentile (absent from reports written before it was added).
+    #[serde(default)]
+    pub p9999: f64,
     /// Largest.
     pub max: f64,
 }
@@ -193,6 +196,7 @@ impl Latency {
             p90: ms(h.value_at_quantile(0.90)),
             p99: ms(h.value_at_quantile(0.99)),
             p999: ms(h.value_at_quantile(0.999)),
+            p9999: ms(h.value_at_quantile(0.9999)),
             max: ms(h.max()),
         }
     }
