@@ -77,6 +77,10 @@ pub struct Args {
     /// Write the report as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Write the latency histogram as an HdrHistogram interval log (V2, one interval per
+    /// second of the window) here: what HistogramLogAnalyzer and hdr-plot read.
+    #[arg(long)]
+    pub hlog: Option<PathBuf>,
     /// No text report on stdout.
     #[arg(long)]
     pub quiet: bool,
