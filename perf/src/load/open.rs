@@ -34,7 +34,9 @@ use serde::{Deserialize, Serialize};
 
 use super::closed::ServerDuring;
 use super::objects::{CorpusInfo, Objects};
-use super::recorder::{encode_histogram, spectrum, ErrorKind, Latency, Recorder};
+use super::recorder::{
+    encode_histogram, spectrum, write_interval_log, ErrorKind, Latency, Recorder,
+};
 use super::server::{self, Sampler};
 use super::source::{self, ObjectArgs};
 use super::target::{judge, Client, ClientArgs, Prepared};
@@ -168,6 +170,9 @@ pub struct Outcome {
     pub rec: Recorder,
     /// Service time: from the actual send until the answer (same requests), µs.
     pub service: Histogram<u64>,
+    /// The latency samples again, split by the second of the window they completed in
+    /// (index 0: the first second), for the interval log.
+    pub intervals: Vec<Histogram<u64>>,
     /// Window requests sent.
     pub sent: u64,
     /// Window requests never sent (the drain ran out).
@@ -208,6 +213,7 @@ pub fn run(
     let ready = Barrier::new(plan.connections as usize + 1);
     let mut total = Recorder::new();
     let mut service = new_histogram();
+    let mut intervals: Vec<Histogram<u64>> = Vec::new();
     let schedule = std::thread::scope(|s| {
         let workers: Vec<_> = (0..plan.connections)
             .map(|_| {
@@ -216,6 +222,7 @@ pub fn run(
                 s.spawn(move || {
                     let mut rec = Recorder::new();
                     let mut svc = new_histogram();
+                    let mut by_second: Vec<Histogram<u64>> = Vec::new();
                     let mut c = Client::new(client);
                     // Keep-alive connections open before the clock starts; a failure
                     // here is retried by the first request.
@@ -223,6 +230,7 @@ pub fn run(
                     ready.wait();
                     let sched = Schedule::new(*start_cell.get_or_init(Instant::now), plan);
                     let last_start = sched.at(sched.total()) + plan.drain;
+                    let window_start = sched.start() + plan.warmup;
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         if i >= sched.total() {
@@ -251,6 +259,11 @@ pub fn run(
                             Ok(found) if in_window => {
                                 rec.record_ok(t_done - due, obj.data.len() as u64, found);
                                 svc.saturating_record(micros(t_done - t_send));
+                                let second = (t_done - window_start.min(t_done)).as_secs() as usize;
+                                if by_second.len() <= second {
+                                    by_second.resize_with(second + 1, new_histogram);
+                                }
+                                by_second[second].saturating_record(micros(t_done - due));
                                 let ns = (t_done - sched.start()).as_nanos() as u64;
                                 last_done_ns.fetch_max(ns, Ordering::Relaxed);
                             }
@@ -260,7 +273,7 @@ pub fn run(
                     }
                     rec.connects = c.connects();
                     c.finish();
-                    (rec, svc)
+                    (rec, svc, by_second)
                 })
             })
             .collect();
@@ -269,9 +282,15 @@ pub fn run(
         at_start(sched.start());
         for w in workers {
             match w.join() {
-                Ok((rec, svc)) => {
+                Ok((rec, svc, by_second)) => {
                     total.merge(&rec);
                     let _ = service.add(&svc);
+                    if intervals.len() < by_second.len() {
+                        intervals.resize_with(by_second.len(), new_histogram);
+                    }
+                    for (all, one) in intervals.iter_mut().zip(&by_second) {
+                        let _ = all.add(one);
+                    }
                 }
                 Err(_) => total.record_error(ErrorKind::Io, || "a client thread panicked".into()),
             }
@@ -285,6 +304,7 @@ pub fn run(
         schedule,
         rec: total,
         service,
+        intervals,
         sent,
         unsent: schedule.in_window().saturating_sub(sent),
         last_done: last_done.max(window_start),
@@ -428,6 +448,11 @@ pub fn drive(args: &Args, objects: &Objects) -> Result<OpenReport, String> {
             cpu_s_per_gb: cpu_s / (window_bytes / 1e9),
         }
     });
+    if let Some(path) = &args.hlog {
+        let window_unix = started_unix + plan.warmup.as_secs_f64();
+        let tag = args.label.as_deref().unwrap_or("latency");
+        write_interval_log(path, window_unix, &out.intervals, tag)?;
+    }
     let span_s = out.span(&plan).as_secs_f64();
     let per_s = |x: f64| if span_s > 0.0 { x / span_s } else { 0.0 };
     let object_bytes = objects.bytes / (objects.objects.len().max(1) as u64);

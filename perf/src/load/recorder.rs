@@ -229,6 +229,55 @@ pub fn encode_histogram(h: &Histogram<u64>) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// Writes `intervals` (µs histograms, one per second from `start_unix`, seconds since
+/// the epoch) as an HdrHistogram interval log: the text format with one compressed V2
+/// histogram per line that HdrHistogram's `HistogramLogAnalyzer`, `hdr-plot` and
+/// `HistogramLogProcessor` read. Values stay in microseconds; the max column is in
+/// milliseconds (`MaxValueDivisor` 1000). Empty seconds are written as empty intervals
+/// so that a stall with no completions still shows as a gap in time.
+pub fn write_interval_log(
+    path: &std::path::Path,
+    start_unix: f64,
+    intervals: &[Histogram<u64>],
+    tag: &str,
+) -> Result<(), String> {
+    use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+    use std::time::{Duration, UNIX_EPOCH};
+    let start = UNIX_EPOCH + Duration::from_secs_f64(start_unix.max(0.0));
+    // Tags may not hold ',' ' ' or '\n' (the log's separators).
+    let tag: String = tag
+        .chars()
+        .map(|c| {
+            if c == ',' || c.is_whitespace() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let mut text = Vec::new();
+    let mut serializer = V2DeflateSerializer::new();
+    let mut w = IntervalLogWriterBuilder::new()
+        .add_comment("ringscan-perf: latency from the intended send time, microseconds")
+        .with_start_time(start)
+        .with_base_time(start)
+        .with_max_value_divisor(1000.0)
+        .begin_log_with(&mut text, &mut serializer)
+        .map_err(|e| format!("interval log: {e}"))?;
+    let empty = Recorder::new().hist;
+    for (i, h) in intervals.iter().enumerate() {
+        let h = if h.is_empty() { &empty } else { h };
+        w.write_histogram(
+            h,
+            Duration::from_secs(i as u64),
+            Duration::from_secs(1),
+            Tag::new(&tag),
+        )
+        .map_err(|e| format!("interval log: {e}"))?;
+    }
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// The inverse of [`encode_histogram`].
 pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
     let bytes = base64::engine::general_purpose::STANDARD
@@ -263,5 +312,41 @@ mod tests {
         let back = decode_histogram(&encode_histogram(&a.hist)).unwrap();
         assert_eq!(back.len(), a.hist.len());
         assert_eq!(back.value_at_quantile(0.99), a.hist.value_at_quantile(0.99));
+    }
+
+    /// The interval log: one line per second (an empty one too), read back by
+    /// HdrHistogram's own parser, with the tag cleaned and the max in milliseconds.
+    #[test]
+    fn interval_log_round_trip() {
+        let mut first = Recorder::new();
+        for ms in 1..=100u64 {
+            first.record_ok(Duration::from_millis(ms), 10, false);
+        }
+        let mut second = Recorder::new();
+        second.record_ok(Duration::from_millis(300), 1, false);
+        let dir = std::env::temp_dir().join(format!("rsp-hlog-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.hlog");
+        let none = Recorder::new().hist;
+        write_interval_log(&path, 1.7e9, &[first.hist, none, second.hist], "x y").unwrap();
+        let text = std::fs::read(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+        let mut counts = Vec::new();
+        for e in IntervalLogIterator::new(&text) {
+            if let LogEntry::Interval(iv) = e.unwrap() {
+                assert_eq!(iv.tag().map(|t| t.as_str()), Some("x_y"));
+                let b = base64::engine::general_purpose::STANDARD
+                    .decode(iv.encoded_histogram())
+                    .unwrap();
+                let h: Histogram<u64> = Deserializer::new().deserialize(&mut b.as_slice()).unwrap();
+                counts.push((iv.start_timestamp().as_secs(), h.len(), iv.max()));
+            }
+        }
+        assert_eq!(counts.len(), 3, "{counts:?}");
+        assert_eq!((counts[0].0, counts[0].1), (0, 100));
+        assert_eq!((counts[1].0, counts[1].1), (1, 0));
+        assert_eq!((counts[2].0, counts[2].1), (2, 1));
+        assert!((counts[2].2 - 300.0).abs() < 1.0, "max in ms: {counts:?}");
     }
 }
