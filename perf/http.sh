@@ -62,6 +62,9 @@ case "$W/" in
   "$root"/*) die "the work dir $W is inside the repository; pick another" ;;
 esac
 
+# shellcheck source=perf/lib.sh
+. "$root/perf/lib.sh"
+
 # 1. Build.
 scripts/deps.sh
 cargo build --release -p ringscan -p ringscan-perf
@@ -78,14 +81,11 @@ for flag in --http --http-unix; do
     die "\`$ringscan serve\` has no $flag flag (tree $tree): the KAV HTTP mode is not in this build; nothing measured"
 done
 
-# 2. The server. The .ndb line is the EICAR string in hex, in two halves as
-# bench-corpus writes it, so that this file is not itself flagged by scanners.
+# 2. The server.
 run="$W/http-run"
 rm -rf "$run" "$out"
 mkdir -p "$run/db" "$out"
-eicar_hex="58354f2150254041505b345c505a58353428505e2937434329377d24"
-eicar_hex+="45494341522d5354414e444152442d414e544956495255532d544553542d46494c452124482b482a"
-echo "Eicar-Test-Signature:0:*:$eicar_hex" >"$run/db/perf-eicar.ndb"
+write_eicar_ndb "$run/db/perf-eicar.ndb"
 
 pid=""
 cleanup() { [ -z "$pid" ] || "$rp" stop --pid "$pid" --grace 5s || true; }
@@ -130,8 +130,6 @@ declare -A targets=(
 )
 order=(clamd-unix kav3-unix kav1-unix clamd-tcp kav3-tcp kav1-tcp)
 
-# A number from the pretty JSON ringscan-perf writes (a top-level key).
-json_num() { sed -n "s/^  \"$1\": \\([0-9.eE+-]*\\),\$/\\1/p" "$2"; }
 
 # Every target must answer right before anything is measured.
 for name in "${order[@]}"; do
@@ -171,13 +169,7 @@ for size in $sizes; do
 done
 cleanup
 pid=""
-# Every detection is logged (as clamd does): tens of MB over a run. The results keep
-# the start and the end.
-log="$out/ringscan.log"
-if [ "$(wc -l <"$log")" -gt 400 ]; then
-  { head -n 200 "$log"; echo "... $(($(wc -l <"$log") - 400)) lines left out ..."; tail -n 200 "$log"; } >"$log.short"
-  mv "$log.short" "$log"
-fi
+trim_log "$out/ringscan.log"
 
 # 4. Summary.
 echo "load avg:    $(cut -d' ' -f1-3 /proc/loadavg) (after the run)" >>"$out/machine.txt"

@@ -96,17 +96,9 @@ esac
 
 # 1. Dependencies and build.
 scripts/deps.sh --test
-clamd=/usr/sbin/clamd
-if [ ! -x "$clamd" ]; then
-  say "installing clamav-daemon"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends clamav-daemon >/dev/null
-  # The package starts a system clamd (and freshclam) that would compete for the cores.
-  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-    $sudo systemctl disable --now clamav-daemon.service clamav-daemon.socket clamav-freshclam.service 2>/dev/null || true
-  fi
-fi
+# shellcheck source=perf/lib.sh
+. "$root/perf/lib.sh"
+ensure_clamd
 cargo build --release -p ringscan -p ringscan-bench-corpus -p ringscan-perf
 bin="${CARGO_TARGET_DIR:-target}/release"
 bin="$(cd "$bin" && pwd)"
@@ -134,21 +126,7 @@ fi
 run="$W/server-run"
 rm -rf "$run" "$out"
 mkdir -p "$run/clamd-tmp" "$run/ringscan-cache" "$out"
-cat >"$out/clamd.conf" <<EOF
-# Written by perf/server.sh.
-Foreground yes
-LocalSocket $run/clamd.sock
-FixStaleSocket yes
-DatabaseDirectory $W/db
-TemporaryDirectory $run/clamd-tmp
-LogFile $out/clamd.log
-LogTime yes
-MaxThreads $cores
-StreamMaxLength 64M
-DisableCache yes
-SelfCheck 0
-ConcurrentDatabaseReload yes
-EOF
+write_clamd_conf "$out/clamd.conf" "$run/clamd.sock" "$W/db" "$run/clamd-tmp" "$out/clamd.log" "$cores"
 
 pids=()
 cleanup() {
