@@ -33,7 +33,7 @@ ensure_clamd() {
 write_clamd_conf() {
   local file="$1" socket="$2" db="$3" tmp="$4" log="$5" threads="$6"
   cat >"$file" <<CONF
-# Written by perf/clamd.sh.
+# Written by perf/lib.sh (write_clamd_conf).
 Foreground yes
 LocalSocket $socket
 FixStaleSocket yes
