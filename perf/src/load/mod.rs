@@ -17,6 +17,7 @@
 //!   and the merged figures;
 //! - [`closed`]: the closed-loop driver (`ringscan-perf closed`);
 //! - [`open`]: the open-loop driver at a fixed rate (`ringscan-perf open`);
+//! - [`sweep`]: latency against throughput at shares of the maximum; [`plot`]: its SVG;
 //! - [`server`]: the server process seen from outside: RSS and peak RSS, an RSS sampler,
 //!   CPU time, start-up until the first `PONG`, memory through a `RELOAD`, stopping it;
 //! - [`summary`]: `summary.md` for a `perf/server.sh` results directory;
@@ -29,10 +30,12 @@ pub mod net;
 pub mod objects;
 pub mod open;
 pub mod open_summary;
+pub mod plot;
 pub mod recorder;
 pub mod server;
 pub mod source;
 pub mod summary;
+pub mod sweep;
 pub mod synthetic;
 pub mod target;
 pub mod util;

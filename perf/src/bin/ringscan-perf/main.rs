@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use ringscan_perf::load::{closed, open, open_summary, server, summary, util};
+use ringscan_perf::load::{closed, open, open_summary, plot, server, summary, sweep, util};
 
 #[derive(Parser)]
 #[command(
@@ -27,6 +27,11 @@ enum Cmd {
     /// Open-loop load at a fixed rate: request i due at start + i/rate, N connections
     /// each taking the next due request when free; latency from the intended send time.
     Open(open::Args),
+    /// Latency against throughput: the maximum (closed loop), then an open-loop run at
+    /// each --loads share of it; a table, JSON and an SVG plot in --out.
+    Sweep(sweep::Args),
+    /// Draw sweeps (their <label>-sweep.json) together: latency against throughput, SVG.
+    Plot(plot::Args),
     /// Start a server, time it until zPING answers PONG, print its RSS; leave it running.
     Launch(server::LaunchArgs),
     /// Send zRELOAD and follow the server's RSS until the reload is done.
@@ -62,6 +67,10 @@ fn run(cli: Cli) -> Result<(), String> {
         Cmd::Open(a) => {
             open::main(&a)?;
         }
+        Cmd::Sweep(a) => {
+            sweep::run(&a)?;
+        }
+        Cmd::Plot(a) => plot::main(&a)?,
         Cmd::Launch(a) => {
             let r = server::launch(&a)?;
             println!(
