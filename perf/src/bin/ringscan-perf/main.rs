@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use ringscan_perf::load::{closed, open, open_summary, server, summary, util};
+use ringscan_perf::load::{closed, compare, open, open_summary, server, summary, util};
 
 #[derive(Parser)]
 #[command(
@@ -27,6 +27,9 @@ enum Cmd {
     /// Open-loop load at a fixed rate: request i due at start + i/rate, N connections
     /// each taking the next due request when free; latency from the intended send time.
     Open(open::Args),
+    /// Two targets run in alternation (A B A B ...), closed or open loop, with the ratios
+    /// B/A of throughput, p50 and p99 per pair and over the pairs.
+    Compare(compare::Args),
     /// Start a server, time it until zPING answers PONG, print its RSS; leave it running.
     Launch(server::LaunchArgs),
     /// Send zRELOAD and follow the server's RSS until the reload is done.
@@ -61,6 +64,9 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Cmd::Open(a) => {
             open::main(&a)?;
+        }
+        Cmd::Compare(a) => {
+            compare::main(&a)?;
         }
         Cmd::Launch(a) => {
             let r = server::launch(&a)?;
