@@ -152,7 +152,8 @@ pub struct Run {
     pub started_unix: f64,
 }
 
-/// One pair's ratios, B/A; `None` where A's figure is zero or either is missing.
+/// One pair's ratios, B/A; `None` where A's figure is zero, or a run is missing or has
+/// no latency samples.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Pair {
     /// The pair, from 1.
@@ -185,7 +186,7 @@ pub struct Spread {
 pub struct Summary {
     /// Throughput B/A.
     pub throughput: Option<Spread>,
-    /// Geometric mean of the throughput ratios.
+    /// Geometric mean of the throughput ratios (0 when B served nothing in a pair).
     pub throughput_geomean: Option<f64>,
     /// p50 B/A.
     pub p50: Option<Spread>,
@@ -444,13 +445,20 @@ pub fn pairs(runs: &[Run]) -> Vec<Pair> {
         .map(|pair| {
             let find = |side| runs.iter().find(|r| r.pair == pair && r.side == side);
             match (find(Side::A), find(Side::B)) {
-                (Some(a), Some(b)) => Pair {
-                    pair,
-                    throughput: ratio(b.files_s, a.files_s),
-                    p50: ratio(b.latency_ms.p50, a.latency_ms.p50),
-                    p99: ratio(b.latency_ms.p99, a.latency_ms.p99),
-                    suspect: a.errors > 0 || b.errors > 0,
-                },
+                (Some(a), Some(b)) => {
+                    // A run without samples has no latency, not a latency of 0.
+                    let sampled = a.latency_ms.count > 0 && b.latency_ms.count > 0;
+                    let lat = |f: fn(&Latency) -> f64| {
+                        ratio(f(&b.latency_ms), f(&a.latency_ms)).filter(|_| sampled)
+                    };
+                    Pair {
+                        pair,
+                        throughput: ratio(b.files_s, a.files_s),
+                        p50: lat(|l| l.p50),
+                        p99: lat(|l| l.p99),
+                        suspect: a.errors > 0 || b.errors > 0,
+                    }
+                }
                 _ => Pair {
                     pair,
                     throughput: None,
@@ -489,7 +497,7 @@ pub fn summary(pairs: &[Pair]) -> Summary {
     let logs: Vec<f64> = pairs
         .iter()
         .filter_map(|p| p.throughput)
-        .filter(|r| *r > 0.0)
+        // ln 0 is -inf: one pair where B served nothing makes the mean 0, as it should.
         .map(f64::ln)
         .collect();
     Summary {

@@ -181,6 +181,7 @@ fn run(pair: u32, side: Side, files_s: f64, p50: f64, errors: u64) -> Run {
         files_s,
         mb_s: 0.0,
         latency_ms: Latency {
+            count: u64::from(p50 > 0.0),
             p50,
             p99: p50 * 2.0,
             ..Default::default()
@@ -205,23 +206,32 @@ fn ratios_and_their_summary() {
         run(3, Side::A, 100.0, 1.0, 0),
         run(4, Side::A, 0.0, 1.0, 0),
         run(4, Side::B, 10.0, 3.0, 0),
+        run(5, Side::A, 100.0, 1.0, 0),
+        run(5, Side::B, 0.0, 0.0, 9),
     ];
     let p = pairs(&runs);
     let thr: Vec<Option<f64>> = p.iter().map(|x| x.throughput).collect();
-    assert_eq!(thr, [Some(2.0), Some(0.5), Some(0.8), None]);
+    assert_eq!(thr, [Some(2.0), Some(0.5), Some(0.8), None, Some(0.0)]);
     assert_eq!(p[0].p50, Some(4.0));
     assert_eq!(p[1].p99, Some(0.5));
     let suspect: Vec<bool> = p.iter().map(|x| x.suspect).collect();
-    assert_eq!(suspect, [false, true, false, false]);
+    assert_eq!(suspect, [false, true, false, false, true]);
+    // B answered nothing in pair 5: no latency to compare.
+    assert_eq!((p[4].p50, p[4].p99), (None, None));
 
     let s = summary(&p);
     let t = s.throughput.clone().unwrap();
-    assert_eq!((t.n, t.median, t.min, t.max), (3, 0.8, 0.5, 2.0));
+    // 0, 0.5, 0.8, 2 (pair 4 has none): the middle two of four, (0.5 + 0.8) / 2.
+    assert_eq!((t.n, t.min, t.max), (4, 0.0, 2.0));
+    assert!((t.median - 0.65).abs() < 1e-12, "{t:?}");
+    // A pair where B served nothing makes the geometric mean 0; without it,
     // (2 x 0.5 x 0.8)^(1/3).
-    assert!((s.throughput_geomean.unwrap() - 0.8f64.cbrt()).abs() < 1e-12);
-    // p50 ratios 4, 0.5, 1, 3: the middle two of four, (1 + 3) / 2.
+    assert_eq!(s.throughput_geomean, Some(0.0));
+    let first3 = summary(&p[..3]).throughput_geomean.unwrap();
+    assert!((first3 - 0.8f64.cbrt()).abs() < 1e-12, "{first3}");
+    // p50 ratios 4, 0.5, 1, 3: (1 + 3) / 2.
     assert_eq!(s.p50.as_ref().unwrap().median, 2.0);
-    assert_eq!(s.suspect_pairs, 1);
+    assert_eq!(s.suspect_pairs, 2);
 
     let report = CompareReport {
         a_label: "A".into(),
