@@ -18,6 +18,7 @@
 //! - [`closed`]: the closed-loop driver (`ringscan-perf closed`);
 //! - [`open`]: the open-loop driver at a fixed rate (`ringscan-perf open`);
 //! - [`sweep`]: latency against throughput at shares of the maximum; [`plot`]: its SVG;
+//! - [`compare`]: two targets run in alternation, ratios per pair (`ringscan-perf compare`);
 //! - [`server`]: the server process seen from outside: RSS and peak RSS, an RSS sampler,
 //!   CPU time, start-up until the first `PONG`, memory through a `RELOAD`, stopping it;
 //! - [`summary`]: `summary.md` for a `perf/server.sh` results directory;
@@ -25,6 +26,7 @@
 
 pub mod clamd;
 pub mod closed;
+pub mod compare;
 pub mod kav;
 pub mod net;
 pub mod objects;

@@ -1,10 +1,13 @@
 //! A tiny blocking HTTP/1.1 server for the tests: a thread per connection, each request
 //! handed to a closure that says what to answer and whether to close afterwards.
+//! [`Freeze`] stalls every connection at once for a while, as a GC pause or a database
+//! reload in a real server would.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// What the handler answers: the whole response, and whether to close after it.
 pub struct Answer {
@@ -24,6 +27,36 @@ impl Answer {
             )
             .into_bytes(),
             close: false,
+        }
+    }
+}
+
+/// A whole-server stall from `from` to `until`: a handler that calls [`Freeze::hold`]
+/// does not answer before `until` if the request arrives inside that span, on every
+/// connection alike.
+#[derive(Clone, Copy, Debug)]
+pub struct Freeze {
+    /// When it begins.
+    pub from: Instant,
+    /// When it ends.
+    pub until: Instant,
+}
+
+impl Freeze {
+    /// A freeze of `len` beginning `delay` from now.
+    pub fn after(delay: Duration, len: Duration) -> Freeze {
+        let from = Instant::now() + delay;
+        Freeze {
+            from,
+            until: from + len,
+        }
+    }
+
+    /// Waits out the freeze if it is on now.
+    pub fn hold(&self) {
+        let now = Instant::now();
+        if now >= self.from && now < self.until {
+            std::thread::sleep(self.until - now);
         }
     }
 }

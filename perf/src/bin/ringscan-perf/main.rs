@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use ringscan_perf::load::{closed, open, open_summary, plot, server, summary, sweep, util};
+use ringscan_perf::load::{
+    closed, compare, open, open_summary, plot, server, summary, sweep, util,
+};
 
 #[derive(Parser)]
 #[command(
@@ -32,6 +34,9 @@ enum Cmd {
     Sweep(sweep::Args),
     /// Draw sweeps (their <label>-sweep.json) together: latency against throughput, SVG.
     Plot(plot::Args),
+    /// Two targets run in alternation (A B A B ...), closed or open loop, with the ratios
+    /// B/A of throughput, p50 and p99 per pair and over the pairs.
+    Compare(compare::Args),
     /// Start a server, time it until zPING answers PONG, print its RSS; leave it running.
     Launch(server::LaunchArgs),
     /// Send zRELOAD and follow the server's RSS until the reload is done.
@@ -71,6 +76,9 @@ fn run(cli: Cli) -> Result<(), String> {
             sweep::run(&a)?;
         }
         Cmd::Plot(a) => plot::main(&a)?,
+        Cmd::Compare(a) => {
+            compare::main(&a)?;
+        }
         Cmd::Launch(a) => {
             let r = server::launch(&a)?;
             println!(
