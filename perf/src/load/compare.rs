@@ -75,7 +75,7 @@ pub struct Args {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub concurrency: u32,
     /// Open mode (required there): offered requests per second.
-    #[arg(long, required_if_eq("mode", "open"))]
+    #[arg(long, required_if_eq("mode", "open"), value_parser = open::parse_rate)]
     pub rate: Option<f64>,
     /// Open mode: connections.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=4096))]

@@ -19,6 +19,7 @@
 //! - [`open`]: the open-loop driver at a fixed rate (`ringscan-perf open`);
 //! - [`sweep`]: latency against throughput at shares of the maximum; [`plot`]: its SVG;
 //! - [`compare`]: two targets run in alternation, ratios per pair (`ringscan-perf compare`);
+//! - [`headline`]: `summary.md` for `perf/headline.sh` (ringscan against clamd);
 //! - [`server`]: the server process seen from outside: RSS and peak RSS, an RSS sampler,
 //!   CPU time, start-up until the first `PONG`, memory through a `RELOAD`, stopping it;
 //! - [`summary`]: `summary.md` for a `perf/server.sh` results directory;
@@ -27,6 +28,7 @@
 pub mod clamd;
 pub mod closed;
 pub mod compare;
+pub mod headline;
 pub mod kav;
 pub mod net;
 pub mod objects;

@@ -88,8 +88,8 @@ pub struct Args {
     pub quiet: bool,
 }
 
-/// A positive, finite request rate.
-fn parse_rate(s: &str) -> Result<f64, String> {
+/// A positive, finite request rate (also for `sweep --max-rate` and `compare --rate`).
+pub fn parse_rate(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
         _ => Err(format!("bad rate {s:?}: requests per second, above 0")),

@@ -66,7 +66,7 @@ pub struct Args {
     #[arg(long, value_parser = parse_duration, default_value = "1s")]
     pub max_warmup: Duration,
     /// Take this as the maximum (requests per second) instead of measuring it.
-    #[arg(long, value_parser = parse_rate)]
+    #[arg(long, value_parser = open::parse_rate)]
     pub max_rate: Option<f64>,
     /// Each point: measured part of the schedule.
     #[arg(long, value_parser = parse_duration, default_value = "8s")]
@@ -99,14 +99,6 @@ pub fn parse_load(s: &str) -> Result<f64, String> {
         _ => Err(format!(
             "bad load {s:?}: percent of the maximum, in (0, 200]"
         )),
-    }
-}
-
-/// A positive, finite request rate.
-fn parse_rate(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
-        _ => Err(format!("bad rate {s:?}: requests per second, above 0")),
     }
 }
 
@@ -217,7 +209,7 @@ pub fn file(out: &Path, label: &str, what: &str, ext: &str) -> PathBuf {
 }
 
 /// A load as it appears in file names and tables: `25`, `12.5`.
-fn load_name(pct: f64) -> String {
+pub fn load_name(pct: f64) -> String {
     format!("{pct}")
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use ringscan_perf::load::{
-    closed, compare, open, open_summary, plot, server, summary, sweep, util,
+    closed, compare, headline, open, open_summary, plot, server, summary, sweep, util,
 };
 
 #[derive(Parser)]
@@ -52,6 +52,12 @@ enum Cmd {
     },
     /// Print summary.md for a perf/server.sh results directory.
     Summary {
+        /// The results directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Print summary.md for a perf/headline.sh results directory (ringscan against clamd).
+    HeadlineSummary {
         /// The results directory.
         #[arg(long)]
         dir: PathBuf,
@@ -116,6 +122,7 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Cmd::Stop { pid, grace } => server::stop(pid, grace)?,
         Cmd::Summary { dir } => print!("{}", summary::summary(&dir)?),
+        Cmd::HeadlineSummary { dir } => print!("{}", headline::summary(&dir)?),
         Cmd::OpenSummary { dir } => print!("{}", open_summary::summary(&dir)?),
     }
     Ok(())
