@@ -455,3 +455,72 @@ fn serve_flags_switch_listeners_off_with_empty_values() {
     // No socket file was made for the switched-off UNIX listeners.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+/// The executors are pinned inside the process's CPU affinity mask (what `taskset`,
+/// systemd's `CPUAffinity=` and a cpuset cgroup set), not over every online CPU: started
+/// on the last CPU only with two cores, both executors run there, and it serves.
+#[test]
+fn serve_pins_its_cores_inside_the_affinity_mask() {
+    use std::io::{Read, Write as _};
+    use std::os::unix::process::CommandExt;
+    let online = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpu = online - 1;
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("s.sock");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringscan"));
+    cmd.args([
+        "serve",
+        "--no-cache",
+        "--cores",
+        "2",
+        "--tcp",
+        "",
+        "--http",
+        "",
+    ])
+    .arg("--unix")
+    .arg(&sock)
+    .stderr(Stdio::null());
+    // SAFETY: sched_setaffinity is a plain system call, safe between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut set = nix::sched::CpuSet::new();
+            set.set(cpu).map_err(std::io::Error::from)?;
+            nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut pong = Vec::new();
+    for _ in 0..200 {
+        if let Ok(mut s) = std::os::unix::net::UnixStream::connect(&sock) {
+            s.write_all(b"zPING\0").unwrap();
+            s.read_to_end(&mut pong).unwrap();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut cores = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{}/task", child.id())).unwrap() {
+        let task = task.unwrap().path();
+        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if !comm.starts_with("ringscan-core") {
+            continue;
+        }
+        let status = std::fs::read_to_string(task.join("status")).unwrap_or_default();
+        let allowed = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .map(|v| v.trim().to_string());
+        cores.push((comm.trim().to_string(), allowed));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(pong, b"PONG\0");
+    // Two executors, each with (at least) one helper thread, all on that CPU.
+    assert!(cores.len() >= 2, "{cores:?}");
+    let want = cpu.to_string();
+    for (name, allowed) in &cores {
+        assert_eq!(allowed.as_deref(), Some(want.as_str()), "{name}: {cores:?}");
+    }
+}

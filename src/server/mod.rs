@@ -71,7 +71,7 @@ pub enum ServeError {
 
 /// Runs the server until it is shut down.
 pub fn serve(config: Config) -> Result<(), ServeError> {
-    let cpus = online_cpus();
+    let cpus = usable_cpus();
     let cores = match config.server.cores {
         0 => cpus.len(),
         n => n,
@@ -178,6 +178,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     let io_memory = shared.config.server.io_memory as usize;
     let mut signals = Some(signals);
     let mut handles = Vec::with_capacity(cores);
+    let (start_tx, start_rx) = std::sync::mpsc::channel();
     for index in 0..cores {
         let cpu = cpus[index % cpus.len()];
         let ctx = CoreStart {
@@ -188,6 +189,11 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
             http_tcp,
             inbox: inbox_receivers.next(),
             signals: if index == 0 { signals.take() } else { None },
+            started: StartReport {
+                index,
+                tx: start_tx.clone(),
+                sent: false,
+            },
         };
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("ringscan-core{index}"))
@@ -197,9 +203,30 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
             .blocking_thread_pool_placement(PoolPlacement::Unbound(1))
             .spawn(move || run_core(ctx))
             .map_err(|e| ServeError::Executor(e.to_string()))?;
-        handles.push(handle);
+        handles.push(Some(handle));
     }
     drop(db);
+    drop(start_tx);
+    for _ in 0..cores {
+        match start_rx.recv() {
+            Ok((_, true)) => {}
+            Ok((index, false)) => {
+                let why = match handles[index].take().map(|h| h.join()) {
+                    Some(Err(e)) => e.to_string(),
+                    _ => "it could not join the core mesh".into(),
+                };
+                drop(shared.acceptor_stop.lock().ok().and_then(|mut s| s.take()));
+                remove_socket_file(&shared);
+                // The cores that did start wait in the mesh for this one; returning
+                // ends the process, and them with it.
+                return Err(ServeError::Executor(format!(
+                    "core {index} (CPU {}) did not start: {why}",
+                    cpus[index % cpus.len()]
+                )));
+            }
+            Err(_) => break,
+        }
+    }
     tracing::info!(
         cores,
         tcp = ?tcp,
@@ -214,7 +241,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
             "ringscan serving the KAV HTTP protocol"
         );
     }
-    for h in handles {
+    for h in handles.into_iter().flatten() {
         if let Err(e) = h.join() {
             tracing::error!(error = %e, "executor ended abnormally");
         }
@@ -265,16 +292,56 @@ fn bind_unix(
     Ok(listener)
 }
 
-fn online_cpus() -> Vec<usize> {
-    let mut cpus: Vec<usize> = CpuSet::online()
+/// The CPUs the executors are pinned to: the online CPUs in this process's affinity
+/// mask. The mask is what `taskset`, systemd's `CPUAffinity=` and a cpuset cgroup
+/// (`AllowedCPUs=`, containers) set; pinning outside it would either ignore the
+/// operator's choice (affinity) or fail outright (cpuset).
+fn usable_cpus() -> Vec<usize> {
+    let online: Vec<usize> = CpuSet::online()
         .map(|set| set.iter().map(|l| l.cpu).collect())
         .unwrap_or_default();
+    let allowed = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok();
+    let mut cpus: Vec<usize> = online
+        .iter()
+        .copied()
+        .filter(|&cpu| allowed.is_none_or(|set| set.is_set(cpu).unwrap_or(false)))
+        .collect();
     cpus.sort_unstable();
     cpus.dedup();
+    if cpus.is_empty() {
+        // No usable answer from the kernel: let the first CPU stand for all.
+        cpus = online.into_iter().min().into_iter().collect();
+    }
     if cpus.is_empty() {
         cpus.push(0);
     }
     cpus
+}
+
+/// Tells `serve` whether an executor came up. [`StartReport::ready`] once it has
+/// joined the core mesh; dropped before that (the executor could not be built: no
+/// io_uring, a CPU it may not run on; or the mesh failed) it reports a failure. The
+/// other executors would otherwise wait in the mesh for their missing peer forever,
+/// and the server would look started while serving nothing.
+struct StartReport {
+    index: usize,
+    tx: std::sync::mpsc::Sender<(usize, bool)>,
+    sent: bool,
+}
+
+impl StartReport {
+    fn ready(mut self) {
+        let _ = self.tx.send((self.index, true));
+        self.sent = true;
+    }
+}
+
+impl Drop for StartReport {
+    fn drop(&mut self) {
+        if !self.sent {
+            let _ = self.tx.send((self.index, false));
+        }
+    }
 }
 
 /// What one executor starts with.
@@ -286,11 +353,15 @@ struct CoreStart {
     http_tcp: Option<std::net::SocketAddr>,
     inbox: Option<OwnedFd>,
     signals: Option<Signals>,
+    started: StartReport,
 }
 
 async fn run_core(ctx: CoreStart) {
     let (senders, receivers) = match ctx.mesh.join().await {
-        Ok(pair) => pair,
+        Ok(pair) => {
+            ctx.started.ready();
+            pair
+        }
         Err(e) => {
             tracing::error!(error = ?e, "cannot join the core mesh");
             return;
