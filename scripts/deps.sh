@@ -4,7 +4,8 @@
 # clamav (clamscan is the reference in the differential tests), clamdscan and a Python
 # venv in target/test-venv holding the PyPI clamd client (the clamd-protocol tests drive
 # `ringscan serve` with both), and curl + openssl (the KAV HTTP-mode tests drive it with
-# curl, over TLS with a certificate made by openssl). With --test --clamd also Debian's
+# curl, over TLS with a certificate made by openssl), and systemd for systemd-analyze
+# (tests/tuning.rs verifies tuning/ringscan.service with it). With --test --clamd also Debian's
 # clamd (clamav-daemon),
 # for RINGSCAN_TEST_SERVER=clamd, which runs those tests against real clamd.
 set -euo pipefail
@@ -26,6 +27,7 @@ if [ -n "$test" ]; then
   command -v python3 >/dev/null || need+=(python3)
   command -v curl >/dev/null || need+=(curl)
   command -v openssl >/dev/null || need+=(openssl)
+  command -v systemd-analyze >/dev/null || need+=(systemd)
   # Debian's python3 makes venvs only with python3-venv (ensurepip).
   python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 fi
