@@ -524,3 +524,70 @@ fn serve_pins_its_cores_inside_the_affinity_mask() {
         assert_eq!(allowed.as_deref(), Some(want.as_str()), "{name}: {cores:?}");
     }
 }
+
+/// A restart on the same TCP port right after the previous run was killed works,
+/// although that run's connections are still in TIME_WAIT there (the server closes clamd
+/// connections after the reply, so the TIME_WAIT is on its side: the listeners set
+/// SO_REUSEADDR) and its listener lingers until the kernel has torn down its io_uring
+/// (the start waits a moment for a busy port).
+#[test]
+fn serve_restarts_on_a_port_with_connections_in_time_wait() {
+    use std::io::{Read, Write as _};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let ping = |n: usize| -> usize {
+        let mut pongs = 0;
+        for _ in 0..n {
+            let Ok(mut s) = std::net::TcpStream::connect(&addr) else {
+                continue;
+            };
+            let mut reply = Vec::new();
+            if s.write_all(b"zPING\0").is_ok() && s.read_to_end(&mut reply).is_ok() {
+                pongs += usize::from(reply == b"PONG\0");
+            }
+        }
+        pongs
+    };
+    for run in 0..2 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ringscan"))
+            .args([
+                "serve",
+                "--no-cache",
+                "--cores",
+                "1",
+                "--unix",
+                "",
+                "--http",
+                "",
+            ])
+            .args(["--tcp", &addr])
+            .current_dir(dir.path())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut up = false;
+        for _ in 0..200 {
+            if ping(1) == 1 {
+                up = true;
+                break;
+            }
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        let served = if up { ping(20) } else { 0 };
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            up && served == 20,
+            "run {run}: {served} of 20 PINGs answered; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

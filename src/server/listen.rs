@@ -40,10 +40,28 @@ const FULL_BACKOFF: Duration = Duration::from_millis(5);
 /// Checks that `addr` is free (a plain bind, without SO_REUSEPORT, fails if anyone
 /// listens there, even another ringscan) and resolves port 0 to a concrete port so
 /// that every core binds the same one.
+///
+/// A port still busy is tried again for [`BUSY_PORT_WAIT`]: a previous ringscan that
+/// has just exited keeps its listeners for a moment, because the kernel tears down an
+/// exited process's io_uring (and the sockets it references) asynchronously. A restart
+/// right after a stop would otherwise fail.
 pub fn resolve_tcp(addr: SocketAddr) -> io::Result<SocketAddr> {
-    let probe = std::net::TcpListener::bind(addr)?;
-    probe.local_addr()
+    let deadline = std::time::Instant::now() + BUSY_PORT_WAIT;
+    loop {
+        match std::net::TcpListener::bind(addr) {
+            Ok(probe) => return probe.local_addr(),
+            Err(e)
+                if e.kind() == io::ErrorKind::AddrInUse && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
+
+/// How long [`resolve_tcp`] waits for a busy port to be released.
+const BUSY_PORT_WAIT: Duration = Duration::from_secs(3);
 
 /// Prepares the UNIX socket path: a stale socket file (nobody answers on it) is
 /// removed, as clamd does; a live one is an error.
@@ -71,8 +89,9 @@ pub fn chmod_socket(path: &Path, mode: u32) -> io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }
 
-/// Binds a TCP listener with SO_REUSEPORT (every core binds the same address) and the
-/// given listen(2) backlog; glommio's own `bind` fixes the backlog at 1024.
+/// Binds a TCP listener with SO_REUSEPORT (every core binds the same address),
+/// SO_REUSEADDR and the given listen(2) backlog; glommio's own `bind` fixes the
+/// backlog at 1024.
 fn bind_reuseport(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     use nix::sys::socket::{
         bind, listen, setsockopt, socket, sockopt, Backlog, SockProtocol, SockaddrStorage,
@@ -90,6 +109,9 @@ fn bind_reuseport(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
         SockProtocol::Tcp,
     )?;
     setsockopt(&fd, sockopt::ReusePort, &true)?;
+    // Connections of a previous run still in TIME_WAIT on this port must not stop a
+    // restart (std's TcpListener, the probe in `resolve_tcp`, sets it too).
+    setsockopt(&fd, sockopt::ReuseAddr, &true)?;
     bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
     let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
     listen(&fd, Backlog::new(backlog).unwrap_or(Backlog::MAXCONN))?;
