@@ -40,6 +40,12 @@ fn write(dir: &Path, name: &str, data: &[u8]) -> String {
     p.display().to_string()
 }
 
+/// `127.0.0.1:PORT` with a port that was free a moment ago.
+fn free_tcp_addr() -> String {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().to_string()
+}
+
 #[test]
 fn scan_builtin_found_clean_and_missing() {
     let dir = tempfile::tempdir().unwrap();
@@ -413,12 +419,7 @@ fn a_reader_that_goes_away_is_not_an_error() {
 fn serve_flags_switch_listeners_off_with_empty_values() {
     use std::io::{Read, Write as _};
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = free_tcp_addr();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ringscan"))
         .args([
             "serve",
@@ -533,12 +534,7 @@ fn serve_pins_its_cores_inside_the_affinity_mask() {
 #[test]
 fn serve_restarts_on_a_port_with_connections_in_time_wait() {
     use std::io::{Read, Write as _};
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = free_tcp_addr();
     let dir = tempfile::tempdir().unwrap();
     let ping = |n: usize| -> usize {
         let mut pongs = 0;
@@ -590,4 +586,42 @@ fn serve_restarts_on_a_port_with_connections_in_time_wait() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// A TCP port another process listens on is a clear start-up error (after the short
+/// wait for a port being released), and the exit status says it failed.
+#[test]
+fn serve_refuses_a_port_another_process_holds() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = holder.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_ringscan"))
+        .args([
+            "serve",
+            "--no-cache",
+            "--cores",
+            "1",
+            "--unix",
+            "",
+            "--http",
+            "",
+        ])
+        .args(["--tcp", &addr])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("tcp {addr}: Address already in use")),
+        "{stderr}"
+    );
+    // It waited for the port (3 s), then gave up instead of hanging.
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_secs(2) && waited < std::time::Duration::from_secs(30),
+        "{waited:?}"
+    );
+    drop(holder);
 }

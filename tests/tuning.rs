@@ -608,6 +608,24 @@ fn a_memlock_limit_under_glommios_floor_is_caught() {
     );
     let log = server.log();
     assert!(log.contains("MemLockLimit"), "log:\n{log}");
+    // And the server says so and exits non-zero (what `Restart=on-failure` needs),
+    // rather than leaving the cores that did start waiting for their missing peer.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = server.log();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "{status:?}; log:\n{log}"
+    );
+    assert!(log.contains("did not start"), "log:\n{log}");
 }
 
 #[test]
