@@ -1,13 +1,18 @@
 //! A tiny blocking HTTP/1.1 server for the tests: a thread per connection, each request
 //! handed to a closure that says what to answer and whether to close afterwards.
 //! [`Freeze`] stalls every connection at once for a while, as a GC pause or a database
-//! reload in a real server would.
+//! reload in a real server would. [`client_args`] and [`small_clean_objects`] are the
+//! load options the tests point at it.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use super::objects::ExpectSpec;
+use super::source::ObjectArgs;
+use super::target::ClientArgs;
 
 /// What the handler answers: the whole response, and whether to close after it.
 pub struct Answer {
@@ -132,4 +137,27 @@ where
         }
     });
     TestServer { addr, accepted }
+}
+
+/// Client options for `target` (e.g. `kav1+tcp:ADDR`): 5 s timeout, 64 KiB chunks.
+pub fn client_args(target: &str) -> ClientArgs {
+    ClientArgs {
+        target: target.parse().expect("a target"),
+        timeout: Duration::from_secs(5),
+        chunk: 65536,
+        session: false,
+    }
+}
+
+/// Twenty synthetic 1 KiB objects, none with EICAR (the test servers answer CLEAN).
+pub fn small_clean_objects() -> ObjectArgs {
+    ObjectArgs {
+        corpus: None,
+        size: Some(1024),
+        eicar_share: 0.0,
+        count: Some(20),
+        seed: 1,
+        expect: ExpectSpec::Auto,
+        hash_hits: None,
+    }
 }

@@ -3,7 +3,6 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::load::closed;
-use crate::load::objects::ExpectSpec;
 use crate::load::test_server::{self, Answer, Freeze};
 
 fn plan(rate: f64, warmup_ms: u64, duration_ms: u64, connections: u32) -> Plan {
@@ -31,22 +30,10 @@ fn schedule_times_and_counts() {
 }
 
 fn args(target: &str) -> (ClientArgs, ObjectArgs) {
-    let client = ClientArgs {
-        target: target.parse().unwrap(),
-        timeout: Duration::from_secs(5),
-        chunk: 65536,
-        session: false,
-    };
-    let objects = ObjectArgs {
-        corpus: None,
-        size: Some(1024),
-        eicar_share: 0.0,
-        count: Some(20),
-        seed: 1,
-        expect: ExpectSpec::Auto,
-        hash_hits: None,
-    };
-    (client, objects)
+    (
+        test_server::client_args(target),
+        test_server::small_clean_objects(),
+    )
 }
 
 /// One request in the middle stalls 200 ms on a single connection: the requests queued

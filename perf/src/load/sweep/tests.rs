@@ -3,7 +3,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::load::objects::ExpectSpec;
 use crate::load::test_server::{self, Answer};
 
 /// What the test server spends on a request when it should be steady: one connection
@@ -33,21 +32,8 @@ fn out_dir(name: &str) -> PathBuf {
 /// Sweep arguments against `kav1+tcp:addr`: 1 KiB synthetic clean objects, short runs.
 fn args(addr: std::net::SocketAddr, loads: &[f64], out: &Path) -> Args {
     Args {
-        client: ClientArgs {
-            target: format!("kav1+tcp:{addr}").parse().unwrap(),
-            timeout: Duration::from_secs(5),
-            chunk: 65536,
-            session: false,
-        },
-        objects: ObjectArgs {
-            corpus: None,
-            size: Some(1024),
-            eicar_share: 0.0,
-            count: Some(20),
-            seed: 1,
-            expect: ExpectSpec::Auto,
-            hash_hits: None,
-        },
+        client: test_server::client_args(&format!("kav1+tcp:{addr}")),
+        objects: test_server::small_clean_objects(),
         connections: 1,
         loads: loads.to_vec(),
         max_duration: Duration::from_secs(1),
