@@ -5,7 +5,8 @@
 # venv in target/test-venv holding the PyPI clamd client (the clamd-protocol tests drive
 # `ringscan serve` with both), and curl + openssl (the KAV HTTP-mode tests drive it with
 # curl, over TLS with a certificate made by openssl), and systemd for systemd-analyze
-# (tests/tuning.rs verifies tuning/ringscan.service with it). With --test --clamd also Debian's
+# (tests/tuning.rs verifies tuning/ringscan.service with it), and the archivers the
+# container tests build their fixtures with (zip, 7z, gcab, cpio, xz, bzip2, zstd). With --test --clamd also Debian's
 # clamd (clamav-daemon),
 # for RINGSCAN_TEST_SERVER=clamd, which runs those tests against real clamd.
 set -euo pipefail
@@ -28,6 +29,15 @@ if [ -n "$test" ]; then
   command -v curl >/dev/null || need+=(curl)
   command -v openssl >/dev/null || need+=(openssl)
   command -v systemd-analyze >/dev/null || need+=(systemd)
+  # Container tests build their archives with the standard tools.
+  command -v zip >/dev/null || need+=(zip)
+  command -v unzip >/dev/null || need+=(unzip)
+  command -v 7z >/dev/null || need+=(p7zip-full)
+  command -v gcab >/dev/null || need+=(gcab)
+  command -v cpio >/dev/null || need+=(cpio)
+  command -v xz >/dev/null || need+=(xz-utils)
+  command -v bzip2 >/dev/null || need+=(bzip2)
+  command -v zstd >/dev/null || need+=(zstd)
   # Debian's python3 makes venvs only with python3-venv (ensurepip).
   python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 fi

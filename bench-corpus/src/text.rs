@@ -110,7 +110,7 @@ pub fn english_like_into<R: Rng + ?Sized>(rng: &mut R, len: usize, out: &mut Vec
             sentences_left_in_para -= 1;
             left_in_sentence = 4 + ((r >> 24) % 17) as u32;
             capital = true;
-        } else if (r >> 32) % 12 == 0 {
+        } else if (r >> 32).is_multiple_of(12) {
             out.push(b',');
             col += 1;
         }

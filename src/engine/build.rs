@@ -323,7 +323,7 @@ impl DbBuilder {
 }
 
 fn is_literal(expr: &str) -> bool {
-    expr.len() % 4 == 0
+    expr.len().is_multiple_of(4)
         && expr
             .as_bytes()
             .chunks(4)

@@ -20,7 +20,7 @@ fn varied(n: u64) -> Duration {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^= z >> 31;
-    Duration::from_millis(if z % 3 == 0 { 10 } else { 1 })
+    Duration::from_millis(if z.is_multiple_of(3) { 10 } else { 1 })
 }
 
 fn out_dir(name: &str) -> PathBuf {
