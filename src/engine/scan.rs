@@ -71,6 +71,17 @@ impl<'a> ScanReport<'a> {
         }
     }
 
+    /// The matching signatures, in the order found (one unless `all_matches`); the
+    /// engine names them ([`Engine::name`]).
+    pub fn ids(&self) -> &'a [SigId] {
+        self.hits
+    }
+
+    /// The engine's error, if the scan failed.
+    pub fn error(&self) -> Option<&'static str> {
+        self.error
+    }
+
     /// Every detection, in the order found (one unless `all_matches`).
     pub fn detections(&self) -> impl Iterator<Item = &'a str> + 'a {
         let engine = self.engine;

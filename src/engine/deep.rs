@@ -1,0 +1,458 @@
+//! The scan of one object *and everything inside it*: the driver that walks into
+//! containers, scanning each object's bytes with the [`Scanner`] and opening the
+//! containers among them with `formats`' unpackers.
+//!
+//! It is a state machine pulled by [`DeepScan::step`], one unit of work per call (one
+//! object scanned, or one unpacker step: a sub-object extracted or a chunk decoded), so
+//! the server can yield its core between steps: a 200 MB archive shares the core with
+//! the small requests behind it. Nothing here blocks or does I/O; the caller decides
+//! when to step (the server yields, the CLI just loops).
+//!
+//! Limits, as clamd and the KAV configuration name them ([`DeepLimits`]):
+//! `max_recursion` (KSE `MaxArchivesScanningDepth`; a container at that depth is not
+//! opened: `Max depth exceeded`), `max_files` (sub-objects per scan), `max_file_size`
+//! (per object), `max_scan_size` (bytes scanned per scan, which also bounds what is
+//! decoded and held at once), a compression-ratio guard, and a deadline. What a limit
+//! stops is reported as not scanned with the reason, never silently dropped.
+//!
+//! Results ([`ObjectReport`]) come in walk order, the top object first. Each carries
+//! its own detections and what was found in it, so every protocol can print what it
+//! needs: clamd the first detection (all with ALLMATCHSCAN), KAV v3 every sub-object,
+//! v1/v2 the summary. An unpacker that panics on hostile input (crates are not all
+//! hardened) is caught here and its container is reported corrupted.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use super::{Engine, ScanOptions, Scanner};
+use crate::formats::{self, Blob, Budget, Format, Next, Skip, Unpacker};
+
+/// Limits of one deep scan. 0 switches a size or count limit off.
+#[derive(Clone, Debug)]
+pub struct DeepLimits {
+    /// Largest object scanned or extracted (clamd `MaxFileSize`).
+    pub max_file_size: u64,
+    /// Bytes scanned per scan, sub-objects included (clamd `MaxScanSize`).
+    pub max_scan_size: u64,
+    /// Deepest container nesting opened; the top object is depth 0 (clamd
+    /// `MaxRecursion`, KSE `MaxArchivesScanningDepth`).
+    pub max_recursion: u32,
+    /// Sub-objects extracted per scan (clamd `MaxFiles`).
+    pub max_files: u32,
+    /// Largest decoded/encoded ratio of a sub-object over 1 MiB.
+    pub max_ratio: u64,
+    /// When to give up (KAV `timeout`, clamd `MaxScanTime`).
+    pub deadline: Option<Instant>,
+    /// Formats not scanned at all (KSE `FormatsToSkipScanning`).
+    pub skip_formats: Vec<Format>,
+}
+
+impl Default for DeepLimits {
+    /// clamd's defaults.
+    fn default() -> Self {
+        DeepLimits {
+            max_file_size: 100 << 20,
+            max_scan_size: 400 << 20,
+            max_recursion: 17,
+            max_files: 10_000,
+            max_ratio: 250,
+            deadline: None,
+            skip_formats: Vec::new(),
+        }
+    }
+}
+
+/// One scanned (or skipped) object.
+#[derive(Clone, Debug)]
+pub struct ObjectReport<'e> {
+    /// Its path below the top object, names joined by `//` (`x.zip//folder/eicar`);
+    /// empty for the top object.
+    pub path: String,
+    /// Nesting depth (top = 0).
+    pub depth: u32,
+    /// The recognized format (`Unknown` when it was never read).
+    pub format: Format,
+    /// Signatures matching its own bytes (the first only, unless all matches).
+    pub detections: Vec<&'e str>,
+    /// The first detection among the objects inside it.
+    pub found_inside: Option<&'e str>,
+    /// Why it, or part of it, was not scanned.
+    pub skipped: Option<Skip>,
+    /// The first reason something inside it was not scanned.
+    pub skipped_inside: Option<Skip>,
+    /// The engine failed on it.
+    pub error: Option<&'static str>,
+    /// It, or something inside it, holds an Office macro project.
+    pub macros: bool,
+}
+
+/// An object's result with what is inside it counted, most severe first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overall<'e> {
+    /// A detection (its own first, else the first inside).
+    Detected(&'e str),
+    /// The engine failed.
+    Error(&'static str),
+    /// Not (fully) scanned.
+    NotScanned(Skip),
+    /// Nothing found and everything scanned.
+    Clean,
+}
+
+impl<'e> ObjectReport<'e> {
+    fn new(path: String, depth: u32) -> Self {
+        ObjectReport {
+            path,
+            depth,
+            format: Format::Unknown,
+            detections: Vec::new(),
+            found_inside: None,
+            skipped: None,
+            skipped_inside: None,
+            error: None,
+            macros: false,
+        }
+    }
+
+    /// Its result, what is inside it included.
+    pub fn overall(&self) -> Overall<'e> {
+        if let Some(name) = self.detections.first().copied().or(self.found_inside) {
+            Overall::Detected(name)
+        } else if let Some(e) = self.error {
+            Overall::Error(e)
+        } else if let Some(s) = self.skipped.or(self.skipped_inside) {
+            Overall::NotScanned(s)
+        } else {
+            Overall::Clean
+        }
+    }
+}
+
+/// What a finished deep scan found.
+#[derive(Debug)]
+pub struct DeepReport<'e> {
+    /// Every object in walk order; `objects[0]` is the top one.
+    pub objects: Vec<ObjectReport<'e>>,
+    /// Bytes scanned, sub-objects included.
+    pub scanned_bytes: u64,
+    /// The deadline passed before the scan finished.
+    pub timed_out: bool,
+}
+
+impl<'e> DeepReport<'e> {
+    /// The top object's report.
+    pub fn top(&self) -> &ObjectReport<'e> {
+        &self.objects[0]
+    }
+
+    /// Every detection, in walk order (clamd ALLMATCHSCAN).
+    pub fn detections(&self) -> impl Iterator<Item = &'e str> + '_ {
+        self.objects
+            .iter()
+            .flat_map(|o| o.detections.iter().copied())
+    }
+
+    /// The sub-objects (all but the top one).
+    pub fn sub_objects(&self) -> &[ObjectReport<'e>] {
+        &self.objects[1..]
+    }
+}
+
+/// Options of a deep scan.
+#[derive(Clone, Debug, Default)]
+pub struct DeepOptions {
+    /// Per-object engine options (`all_matches`: every signature of each object).
+    pub scan: ScanOptions,
+    /// Go on after the first detection (clamd ALLMATCHSCAN; KAV, which lists every
+    /// sub-object). Off, the scan ends at the first detection, as clamd's does.
+    pub whole_tree: bool,
+    /// The limits.
+    pub limits: DeepLimits,
+}
+
+struct Frame<'a> {
+    unpacker: Box<dyn Unpacker<'a> + 'a>,
+    /// The container's report.
+    report: usize,
+    depth: u32,
+}
+
+struct Pending<'a> {
+    data: Blob<'a>,
+    path: String,
+    depth: u32,
+    damaged: Option<Skip>,
+    parent: Option<usize>,
+}
+
+/// A deep scan in progress. Step it until [`DeepScan::step`] says it is done.
+pub struct DeepScan<'a, 'e> {
+    engine: &'e Engine,
+    options: DeepOptions,
+    next_object: Option<Pending<'a>>,
+    stack: Vec<Frame<'a>>,
+    /// Parent of each report (`None` for the top).
+    parents: Vec<Option<usize>>,
+    objects: Vec<ObjectReport<'e>>,
+    scanned_bytes: u64,
+    files: u32,
+    timed_out: bool,
+    stopped: bool,
+}
+
+impl<'a, 'e> DeepScan<'a, 'e> {
+    /// A scan of `data` with `engine`.
+    pub fn new(engine: &'e Engine, data: Blob<'a>, options: DeepOptions) -> Self {
+        DeepScan {
+            engine,
+            options,
+            next_object: Some(Pending {
+                data,
+                path: String::new(),
+                depth: 0,
+                damaged: None,
+                parent: None,
+            }),
+            stack: Vec::new(),
+            parents: Vec::new(),
+            objects: Vec::new(),
+            scanned_bytes: 0,
+            files: 0,
+            timed_out: false,
+            stopped: false,
+        }
+    }
+
+    /// Scans to the end without yielding (the CLI, tests).
+    pub fn run(mut self, scanner: &mut Scanner) -> DeepReport<'e> {
+        while !self.step(scanner) {}
+        self.finish()
+    }
+
+    /// Does one unit of work; `true` when the scan is finished.
+    pub fn step(&mut self, scanner: &mut Scanner) -> bool {
+        if self.stopped {
+            return true;
+        }
+        if self
+            .options
+            .limits
+            .deadline
+            .is_some_and(|d| Instant::now() >= d)
+        {
+            self.timed_out = true;
+            if let Some(top) = self.objects.first_mut() {
+                top.skipped.get_or_insert(Skip::Timeout);
+            }
+            self.stop();
+            return true;
+        }
+        if let Some(object) = self.next_object.take() {
+            self.scan_object(scanner, object);
+        } else if !self.stack.is_empty() {
+            self.unpack_step();
+        } else {
+            self.stopped = true;
+        }
+        self.stopped
+    }
+
+    /// The report. Call after [`DeepScan::step`] returned `true`.
+    pub fn finish(mut self) -> DeepReport<'e> {
+        self.stop();
+        if self.objects.is_empty() {
+            // Stopped before the top object was scanned (a deadline already past).
+            let mut top = ObjectReport::new(String::new(), 0);
+            top.skipped = Some(Skip::Timeout);
+            self.objects.push(top);
+        }
+        DeepReport {
+            objects: self.objects,
+            scanned_bytes: self.scanned_bytes,
+            timed_out: self.timed_out,
+        }
+    }
+
+    /// Ends the walk: open containers are closed (their results propagated).
+    fn stop(&mut self) {
+        self.next_object = None;
+        while !self.stack.is_empty() {
+            self.pop_frame();
+        }
+        self.stopped = true;
+    }
+
+    fn push_report(&mut self, path: String, depth: u32, parent: Option<usize>) -> usize {
+        self.objects.push(ObjectReport::new(path, depth));
+        self.parents.push(parent);
+        self.objects.len() - 1
+    }
+
+    fn scan_object(&mut self, scanner: &mut Scanner, object: Pending<'a>) {
+        let index = self.push_report(object.path, object.depth, object.parent);
+        let limits = &self.options.limits;
+        let data = object.data;
+        let len = data.len() as u64;
+        let over = |limit: u64, size: u64| limit != 0 && size > limit;
+        let skip = if over(limits.max_file_size, len) {
+            Some(Skip::TooLarge)
+        } else if object.depth > 0 && over(limits.max_scan_size, self.scanned_bytes + len) {
+            Some(Skip::TooLarge)
+        } else {
+            None
+        };
+        if let Some(reason) = skip {
+            self.objects[index].skipped = Some(reason);
+            self.propagate(index);
+            return;
+        }
+        let format = formats::recognize(&data);
+        self.objects[index].format = format;
+        if self.options.limits.skip_formats.contains(&format) {
+            self.objects[index].skipped = Some(Skip::Unsupported);
+            self.propagate(index);
+            return;
+        }
+        self.scanned_bytes += len;
+        let engine = self.engine;
+        let report = scanner.scan(engine, &data, self.options.scan);
+        let ids = report.ids();
+        let error = report.error();
+        let detections: Vec<&'e str> = ids.iter().map(|&id| engine.name(id)).collect();
+        let found = !detections.is_empty();
+        let this = &mut self.objects[index];
+        this.detections = detections;
+        this.error = error;
+        this.skipped = object.damaged;
+        if found && !self.options.whole_tree {
+            self.propagate(index);
+            self.stop();
+            return;
+        }
+        if format.is_container() {
+            if object.depth >= self.options.limits.max_recursion {
+                self.objects[index].skipped.get_or_insert(Skip::MaxDepth);
+            } else {
+                let opened =
+                    catch_unwind(AssertUnwindSafe(|| formats::open_container(format, data)))
+                        .unwrap_or(Err(Skip::Corrupted));
+                match opened {
+                    Ok(unpacker) => {
+                        self.stack.push(Frame {
+                            unpacker,
+                            report: index,
+                            depth: object.depth,
+                        });
+                        return; // propagated when the frame ends
+                    }
+                    Err(reason) => {
+                        self.objects[index].skipped.get_or_insert(reason);
+                    }
+                }
+            }
+        }
+        self.propagate(index);
+    }
+
+    fn unpack_step(&mut self) {
+        let limits = &self.options.limits;
+        let left = if limits.max_scan_size == 0 {
+            u64::MAX
+        } else {
+            limits.max_scan_size.saturating_sub(self.scanned_bytes)
+        };
+        let max_file = if limits.max_file_size == 0 {
+            u64::MAX
+        } else {
+            limits.max_file_size
+        };
+        let budget = Budget {
+            max_object: left.min(max_file),
+            max_ratio: limits.max_ratio,
+            chunk: formats::unpack::DECODE_CHUNK,
+        };
+        let frame = self.stack.last_mut().expect("a frame");
+        let next = catch_unwind(AssertUnwindSafe(|| frame.unpacker.next(&budget)))
+            .unwrap_or(Next::Broken(Skip::Corrupted));
+        let (report, depth) = (frame.report, frame.depth);
+        match next {
+            Next::Pending => {}
+            Next::End => self.pop_frame(),
+            Next::Broken(reason) => {
+                self.objects[report].skipped.get_or_insert(reason);
+                self.pop_frame();
+            }
+            Next::Skipped { name, reason } => {
+                let path = self.child_path(report, &name);
+                let index = self.push_report(path, depth + 1, Some(report));
+                self.objects[index].skipped = Some(reason);
+                self.propagate(index);
+            }
+            Next::Object(child) => {
+                self.files += 1;
+                let max_files = self.options.limits.max_files;
+                if max_files != 0 && self.files > max_files {
+                    // clamd stops extracting for the rest of the scan.
+                    self.objects[report]
+                        .skipped
+                        .get_or_insert(Skip::TooManyFiles);
+                    while !self.stack.is_empty() {
+                        self.pop_frame();
+                    }
+                    return;
+                }
+                let path = self.child_path(report, &child.name);
+                self.next_object = Some(Pending {
+                    data: child.data,
+                    path,
+                    depth: depth + 1,
+                    damaged: child.damaged,
+                    parent: Some(report),
+                });
+            }
+        }
+    }
+
+    fn child_path(&self, parent: usize, name: &str) -> String {
+        let name = if name.is_empty() { "?" } else { name };
+        let parent = &self.objects[parent].path;
+        if parent.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{parent}//{name}")
+        }
+    }
+
+    /// Closes the innermost container: its macro flag is read and its result passed
+    /// up.
+    fn pop_frame(&mut self) {
+        if let Some(frame) = self.stack.pop() {
+            let macros =
+                catch_unwind(AssertUnwindSafe(|| frame.unpacker.has_macros())).unwrap_or(false);
+            self.objects[frame.report].macros |= macros;
+            self.propagate(frame.report);
+        }
+    }
+
+    /// Passes an object's finished result to its parent.
+    fn propagate(&mut self, index: usize) {
+        let Some(parent) = self.parents[index] else {
+            return;
+        };
+        let child = &self.objects[index];
+        let found = child.detections.first().copied().or(child.found_inside);
+        let skipped = child.skipped.or(child.skipped_inside);
+        let macros = child.macros;
+        let p = &mut self.objects[parent];
+        if p.found_inside.is_none() {
+            p.found_inside = found;
+        }
+        if p.skipped_inside.is_none() {
+            p.skipped_inside = skipped;
+        }
+        p.macros |= macros;
+    }
+}
+
+#[cfg(test)]
+mod tests;
