@@ -6,6 +6,7 @@
 //! so the output is the same whatever the number of workers. Output lines, the summary
 //! and exit codes follow clamscan; `--json` writes one KAV v3 response object per file.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
@@ -19,8 +20,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::DbArgs;
 use crate::db;
-use crate::engine::{Engine, ScanOptions, Scanner, Verdict};
-use crate::proto::kav::{response::write_scan_v3, ObjectResult};
+use crate::engine::{
+    DeepLimits, DeepOptions, DeepScan, Engine, ObjectReport, Overall, ScanOptions, Scanner,
+};
+use crate::formats::Blob;
+use crate::proto::kav::{response::write_scan_v3, ObjectResult, Reason, ScanResult};
 
 /// Arguments of `scan`.
 #[derive(Args, Debug)]
@@ -48,6 +52,57 @@ pub struct ScanArgs {
     /// Worker threads [default: all cores].
     #[arg(short = 'j', long, value_name = "N")]
     jobs: Option<usize>,
+    /// List every sub-object found inside containers, with its result
+    /// (`archive.zip//folder/eicar: Eicar FOUND`); with `--json`, keep clean ones in
+    /// `subObjectsScanResults`.
+    #[arg(short = 'v', long)]
+    verbose: bool,
+    /// Deepest container nesting opened, the file itself being depth 0 (clamscan
+    /// `--max-recursion`).
+    #[arg(long, value_name = "N", default_value_t = 17,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    max_recursion: u32,
+    /// Sub-objects extracted per file; 0 = no limit (clamscan `--max-files`).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    max_files: u32,
+    /// Largest object scanned, a file or one inside it; 0 = no limit (clamscan
+    /// `--max-filesize`).
+    #[arg(long, value_name = "SIZE", default_value = "100M", value_parser = size)]
+    max_filesize: u64,
+    /// Bytes scanned per file, contents included; 0 = no limit (clamscan
+    /// `--max-scansize`).
+    #[arg(long, value_name = "SIZE", default_value = "400M", value_parser = size)]
+    max_scansize: u64,
+    /// Largest decoded/encoded ratio of a sub-object over 1 MiB; 0 = no guard.
+    #[arg(long, value_name = "N", default_value_t = 250)]
+    max_ratio: u64,
+}
+
+fn size(text: &str) -> Result<u64, String> {
+    crate::server::config::parse_size(text)
+}
+
+impl ScanArgs {
+    fn deep_options(&self) -> DeepOptions {
+        DeepOptions {
+            scan: ScanOptions {
+                all_matches: self.all_match,
+                ..ScanOptions::default()
+            },
+            // The listing wants every sub-object; clamscan's lines only the first
+            // detection (all with --allmatch).
+            whole_tree: self.all_match || self.verbose || self.json,
+            limits: DeepLimits {
+                max_file_size: self.max_filesize,
+                max_scan_size: self.max_scansize,
+                max_recursion: self.max_recursion,
+                max_files: self.max_files,
+                max_ratio: self.max_ratio,
+                deadline: None,
+                skip_formats: Vec::new(),
+            },
+        }
+    }
 }
 
 /// A file to scan, numbered in walk order.
@@ -58,10 +113,49 @@ enum Job {
 }
 
 enum Outcome {
-    Clean,
-    Found(Vec<String>),
+    /// Scanned: the top object's result and every sub-object's.
+    Scanned(Vec<Object>),
     Failed(io::Error),
-    Error(String),
+}
+
+/// One object's result, owned (it crosses from the worker to the printer).
+struct Object {
+    /// Below the file (`x.zip//eicar`); empty for the file itself.
+    path: String,
+    /// Its own detections.
+    detections: Vec<String>,
+    /// Its result, what is inside counted.
+    overall: Overall<'static>,
+    /// Detection name for `overall` when it is a detection.
+    found: Option<String>,
+    macros: bool,
+}
+
+impl Object {
+    fn of(o: &ObjectReport<'_>) -> Object {
+        let (overall, found) = match o.overall() {
+            Overall::Detected(name) => (Overall::Detected(""), Some(name.to_owned())),
+            Overall::Error(e) => (Overall::Error(e), None),
+            Overall::NotScanned(s) => (Overall::NotScanned(s), None),
+            Overall::Clean => (Overall::Clean, None),
+        };
+        Object {
+            path: o.path.clone(),
+            detections: o.detections.iter().map(|d| d.to_string()).collect(),
+            overall,
+            found,
+            macros: o.macros,
+        }
+    }
+
+    fn result(&self) -> ScanResult<'_> {
+        match self.overall {
+            Overall::Detected(_) => ScanResult::Detect(self.found.as_deref().unwrap_or("")),
+            Overall::Error(_) => ScanResult::ServerError,
+            Overall::NotScanned(s) => ScanResult::NonScanned(Reason::parse(s.kav_reason())),
+            Overall::Clean => ScanResult::Clean,
+        }
+    }
 }
 
 struct Done {
@@ -92,15 +186,13 @@ pub fn run(args: ScanArgs) -> u8 {
         }
     };
     let engine = Arc::new(engine);
-    let opts = ScanOptions {
-        all_matches: args.all_match,
-        ..ScanOptions::default()
-    };
+    let opts = args.deep_options();
     let mut totals = Totals::default();
     let mut out = io::BufWriter::new(io::stdout().lock());
     let mut printer = Printer {
         json: args.json,
         infected_only: args.infected,
+        verbose: args.verbose,
     };
 
     let (stdin_args, path_args): (Vec<_>, Vec<_>) =
@@ -112,7 +204,7 @@ pub fn run(args: ScanArgs) -> u8 {
                 seq: 0,
                 path: "stdin".into(),
                 bytes: data.len() as u64,
-                outcome: scan(&engine, &mut Scanner::new(), &data, opts),
+                outcome: scan(&engine, &mut Scanner::new(), &data, &opts),
             },
             Err(e) => Done {
                 seq: 0,
@@ -138,7 +230,8 @@ pub fn run(args: ScanArgs) -> u8 {
     let pool: Vec<_> = (0..workers)
         .map(|_| {
             let (rx, tx, engine) = (job_rx.clone(), done_tx.clone(), engine.clone());
-            std::thread::spawn(move || worker(&engine, opts, &rx, &tx))
+            let opts = opts.clone();
+            std::thread::spawn(move || worker(&engine, &opts, &rx, &tx))
         })
         .collect();
     drop((job_rx, done_tx));
@@ -258,7 +351,7 @@ fn walk(paths: &[PathBuf], recursive: bool, jobs: &Sender<Job>) -> u64 {
     dirs
 }
 
-fn worker(engine: &Engine, opts: ScanOptions, jobs: &Receiver<Job>, done: &Sender<Done>) {
+fn worker(engine: &Engine, opts: &DeepOptions, jobs: &Receiver<Job>, done: &Sender<Done>) {
     let mut scanner = Scanner::new();
     let mut buf = Vec::new();
     for job in jobs.iter() {
@@ -301,18 +394,15 @@ fn read_into(path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
     Ok(())
 }
 
-fn scan(engine: &Engine, scanner: &mut Scanner, data: &[u8], opts: ScanOptions) -> Outcome {
-    let report = scanner.scan(engine, data, opts);
-    match report.verdict() {
-        Verdict::Clean => Outcome::Clean,
-        Verdict::Detected(_) => Outcome::Found(report.detections().map(str::to_string).collect()),
-        Verdict::NotScanned(r) | Verdict::Error(r) => Outcome::Error(r.to_string()),
-    }
+fn scan(engine: &Engine, scanner: &mut Scanner, data: &[u8], opts: &DeepOptions) -> Outcome {
+    let report = DeepScan::new(engine, Blob::borrowed(data), opts.clone()).run(scanner);
+    Outcome::Scanned(report.objects.iter().map(Object::of).collect())
 }
 
 struct Printer {
     json: bool,
     infected_only: bool,
+    verbose: bool,
 }
 
 /// `strerror` text without Rust's " (os error N)" suffix, as clamscan prints it.
@@ -326,44 +416,103 @@ fn plain_io_error(e: &io::Error) -> String {
 
 impl Printer {
     fn print(&mut self, out: &mut impl Write, done: &Done, totals: &mut Totals) -> io::Result<()> {
-        match &done.outcome {
-            Outcome::Clean | Outcome::Found(_) => {
-                totals.files += 1;
-                totals.bytes += done.bytes;
+        let objects = match &done.outcome {
+            Outcome::Scanned(objects) => objects,
+            Outcome::Failed(e) => {
+                totals.errors += 1;
+                if self.json {
+                    let top = ObjectResult::new(
+                        done.path.as_str(),
+                        ScanResult::NonScanned(Some(Reason::AccessDenied)),
+                    );
+                    return self.json_line(out, &top, &[]);
+                }
+                eprintln!("WARNING: {}: Can't access file", done.path);
+                return writeln!(out, "{}: {}", done.path, plain_io_error(e));
             }
-            Outcome::Failed(_) | Outcome::Error(_) => totals.errors += 1,
+        };
+        let top = &objects[0];
+        let error = matches!(top.overall, Overall::Error(_));
+        if error {
+            totals.errors += 1;
+        } else {
+            totals.files += 1;
+            totals.bytes += done.bytes;
         }
-        if let Outcome::Found(_) = done.outcome {
+        let detections: Vec<&str> = objects
+            .iter()
+            .flat_map(|o| o.detections.iter().map(String::as_str))
+            .collect();
+        if !detections.is_empty() {
             totals.infected += 1;
         }
         if self.json {
-            let verdict = match &done.outcome {
-                Outcome::Clean => Verdict::Clean,
-                Outcome::Found(names) => Verdict::Detected(&names[0]),
-                Outcome::Failed(_) => Verdict::NotScanned("ACCESS DENIED"),
-                Outcome::Error(e) => Verdict::Error(e),
+            let head = ObjectResult {
+                object: Cow::Borrowed(done.path.as_str()),
+                result: top.result(),
+                contains_office_macro: top.macros,
             };
-            let mut line = Vec::with_capacity(128);
-            let top = ObjectResult::new(done.path.as_str(), verdict.into());
-            write_scan_v3(&mut line, 0, &top, None, &[], true);
-            line.push(b'\n');
-            return out.write_all(&line);
+            let subs: Vec<ObjectResult<'_>> = objects[1..]
+                .iter()
+                .map(|o| ObjectResult {
+                    object: Cow::Owned(format!("{}//{}", done.path, o.path)),
+                    result: o.result(),
+                    contains_office_macro: o.macros,
+                })
+                .collect();
+            return self.json_line(out, &head, &subs);
         }
-        match &done.outcome {
-            Outcome::Clean if !self.infected_only => writeln!(out, "{}: OK", done.path),
-            Outcome::Clean => Ok(()),
-            Outcome::Found(names) => {
-                for name in names {
-                    writeln!(out, "{}: {name} FOUND", done.path)?;
+        if self.verbose {
+            for o in &objects[1..] {
+                let shown = format!("{}//{}", done.path, o.path);
+                match (&o.overall, o.detections.first()) {
+                    (_, Some(_)) => {
+                        for name in &o.detections {
+                            writeln!(out, "{shown}: {name} FOUND")?;
+                        }
+                    }
+                    (Overall::NotScanned(s), None) => {
+                        writeln!(out, "{shown}: Not scanned ({})", s.describe())?
+                    }
+                    _ if self.infected_only => {}
+                    _ => writeln!(out, "{shown}: OK{}", macro_note(o.macros))?,
                 }
-                Ok(())
             }
-            Outcome::Failed(e) => {
-                eprintln!("WARNING: {}: Can't access file", done.path);
-                writeln!(out, "{}: {}", done.path, plain_io_error(e))
-            }
-            Outcome::Error(e) => writeln!(out, "{}: {e} ERROR", done.path),
         }
+        if let Overall::Error(e) = top.overall {
+            return writeln!(out, "{}: {e} ERROR", done.path);
+        }
+        if detections.is_empty() {
+            if !self.infected_only {
+                writeln!(out, "{}: OK{}", done.path, macro_note(top.macros))?;
+            }
+            return Ok(());
+        }
+        for name in detections {
+            writeln!(out, "{}: {name} FOUND", done.path)?;
+        }
+        Ok(())
+    }
+
+    fn json_line(
+        &self,
+        out: &mut impl Write,
+        top: &ObjectResult<'_>,
+        subs: &[ObjectResult<'_>],
+    ) -> io::Result<()> {
+        let mut line = Vec::with_capacity(128);
+        write_scan_v3(&mut line, 0, top, None, subs, !self.verbose);
+        line.push(b'\n');
+        out.write_all(&line)
+    }
+}
+
+/// What the verbose listing adds to a clean object holding an Office macro.
+fn macro_note(macros: bool) -> &'static str {
+    if macros {
+        " (contains an Office macro)"
+    } else {
+        ""
     }
 }
 

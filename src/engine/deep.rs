@@ -294,13 +294,10 @@ impl<'a, 'e> DeepScan<'a, 'e> {
         let data = object.data;
         let len = data.len() as u64;
         let over = |limit: u64, size: u64| limit != 0 && size > limit;
-        let skip = if over(limits.max_file_size, len) {
-            Some(Skip::TooLarge)
-        } else if object.depth > 0 && over(limits.max_scan_size, self.scanned_bytes + len) {
-            Some(Skip::TooLarge)
-        } else {
-            None
-        };
+        // MaxScanSize bounds what the contents add; the input itself is scanned.
+        let too_large = over(limits.max_file_size, len)
+            || (object.depth > 0 && over(limits.max_scan_size, self.scanned_bytes + len));
+        let skip = too_large.then_some(Skip::TooLarge);
         if let Some(reason) = skip {
             self.objects[index].skipped = Some(reason);
             self.propagate(index);

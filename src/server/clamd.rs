@@ -29,7 +29,6 @@ use super::core::{unless_stopped, Core, ReloadOutcome};
 use super::files::{self, FileOutcome as FileResult, Target, WalkItem};
 use super::mesh::CoreMsg;
 use super::transport::Stream;
-use crate::engine::Verdict;
 use crate::proto::clamd::pathscan::trim_root;
 use crate::proto::clamd::stats::{
     CoreStats as CoreLine, DatabaseStats, Latency, LibcMem, ReloadStatus, ScanCounters, Stats,
@@ -278,7 +277,7 @@ impl Connection {
             }
             Command::Stats => self.stats(reply).await,
             Command::Instream => return self.instream(reply).await,
-            Command::Fildes => return self.fildes(reply),
+            Command::Fildes => return self.fildes(reply).await,
             Command::DetStats | Command::DetStatsClear => {}
             Command::Unknown => {
                 reply.unknown_command(&mut self.out);
@@ -347,7 +346,7 @@ impl Connection {
                     self.cmd[..n].copy_from_slice(&rest[..n]);
                     self.cmd_len = n;
                     self.carry.extend_from_slice(&rest[n..]);
-                    self.scan_body(object_len, reply);
+                    self.scan_body(object_len, reply).await;
                     if self.body.len() > super::core::BUFFER_RETAINED {
                         self.body = Vec::new();
                     }
@@ -367,31 +366,42 @@ impl Connection {
         }
     }
 
-    fn scan_body(&mut self, len: usize, reply: Reply) {
+    /// Scans the stream and what is inside it, and answers as clamd does: the first
+    /// detection (every one under ALLMATCHSCAN, which INSTREAM never is), or OK. A
+    /// sub-object a limit left unscanned does not change the answer, as with clamd
+    /// without `AlertExceedsMax`/`AlertEncrypted`.
+    async fn scan_body(&mut self, len: usize, reply: Reply) {
         let extended = self.config().extended_detection_info;
+        let deadline = files::scan_deadline(&self.core);
         let data = &self.body[..len];
         let out = &mut self.out;
         let peer = &self.stream;
         self.core
-            .scan(data, false, |report| match report.verdict() {
-                Verdict::Detected(name) => {
-                    // clamd sends the plain form on the socket and the extended form
-                    // (name(md5:size)) only to its log, when ExtendedDetectionInfo is on.
-                    reply.virus(out, b"stream", name.as_bytes());
-                    if extended {
-                        let md5 = hex(&Md5::digest(data));
-                        tracing::info!(peer = %peer.peer(), "stream: {name}({md5}:{len}) FOUND");
-                    } else {
-                        tracing::info!(peer = %peer.peer(), size = len, "stream: {name} FOUND");
+            .scan_deep(data, false, false, deadline, |report| {
+                match report.detections().next() {
+                    Some(name) => {
+                        // clamd sends the plain form on the socket and the extended
+                        // form (name(md5:size)) only to its log, when
+                        // ExtendedDetectionInfo is on.
+                        reply.virus(out, b"stream", name.as_bytes());
+                        if extended {
+                            let md5 = hex(&Md5::digest(data));
+                            tracing::info!(peer = %peer.peer(), "stream: {name}({md5}:{len}) FOUND");
+                        } else {
+                            tracing::info!(peer = %peer.peer(), size = len, "stream: {name} FOUND");
+                        }
                     }
+                    None => match report.top().error {
+                        Some(e) => reply.scan_error(out, b"stream", e.as_bytes()),
+                        None => reply.ok(out, b"stream"),
+                    },
                 }
-                Verdict::Clean | Verdict::NotScanned(_) => reply.ok(out, b"stream"),
-                Verdict::Error(e) => reply.scan_error(out, b"stream", e.as_bytes()),
-            });
+            })
+            .await;
     }
 
     /// FILDES: scan the descriptor that came with the command's extra byte.
-    fn fildes(&mut self, reply: Reply) -> Next {
+    async fn fildes(&mut self, reply: Reply) -> Next {
         let Some(fd) = self.stream.take_fd() else {
             // clamd ends the connection (the session too) after this error.
             reply.fildes_no_fd(&mut self.out);
@@ -399,7 +409,7 @@ impl Connection {
             return Next::Close;
         };
         let name = format!("fd[{}]", std::os::fd::AsRawFd::as_raw_fd(&fd));
-        match files::scan_fd(&self.core, fd, false) {
+        match files::scan_fd(&self.core, fd, false).await {
             Err(_) => reply.not_regular_file(&mut self.out, name.as_bytes()),
             Ok(FileResult::Found(names)) => {
                 for n in names.iter().take(1) {

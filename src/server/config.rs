@@ -211,6 +211,25 @@ pub struct Limits {
     /// milliseconds, so the file needs a unit).
     #[serde(deserialize_with = "de::duration_with_unit")]
     pub max_scan_time: Duration,
+    /// Largest decoded/encoded size ratio of a sub-object over 1 MiB (the guard against
+    /// decompression bombs such as 42.zip); 0 = no guard. clamd has no such option (it
+    /// relies on `MaxScanSize`); 250 leaves room for text and sparse data.
+    pub max_compression_ratio: u64,
+}
+
+impl Limits {
+    /// The limits of one deep scan, with no deadline (the protocol sets it).
+    pub fn deep(&self) -> crate::engine::DeepLimits {
+        crate::engine::DeepLimits {
+            max_file_size: self.max_file_size,
+            max_scan_size: self.max_scan_size,
+            max_recursion: self.max_recursion,
+            max_files: self.max_files,
+            max_ratio: self.max_compression_ratio,
+            deadline: None,
+            skip_formats: Vec::new(),
+        }
+    }
 }
 
 /// `[http]`: Kaspersky Scan Engine's HTTP mode (KAV protocol v1, v2 and v3), served by
@@ -391,6 +410,7 @@ impl Default for Limits {
             max_recursion: 17,
             max_files: 10_000,
             max_scan_time: Duration::from_secs(120),
+            max_compression_ratio: 250,
         }
     }
 }

@@ -28,7 +28,8 @@ use super::database::Database;
 use super::mesh::CoreMsg;
 use super::stats::CoreStats;
 use crate::db::LoadOptions;
-use crate::engine::{ScanOptions, ScanReport, Scanner, Verdict};
+use crate::engine::{DeepLimits, DeepOptions, DeepReport, DeepScan, ScanOptions, Scanner};
+use crate::formats::Blob;
 
 /// What happened to the last reload, for STATS.
 #[derive(Clone, Debug)]
@@ -87,6 +88,8 @@ pub struct Shared {
     pub status: Mutex<ServerStatus>,
     /// Process start.
     pub started: Instant,
+    /// The limits of every deep scan (`[limits]`, `[formats]`), built once.
+    pub limits: DeepLimits,
     /// `clamd.allowed_roots`, resolved once.
     pub roots: Vec<PathBuf>,
     /// Dropping this wakes the UNIX acceptor thread and makes it stop.
@@ -100,6 +103,7 @@ impl Shared {
     /// New shared state for `cores` cores.
     pub fn new(config: Config, cores: usize, tls: Option<Arc<rustls::ServerConfig>>) -> Shared {
         Shared {
+            limits: config.limits.deep(),
             roots: super::files::canonical_roots(&config.clamd.allowed_roots),
             scanning_paths: super::files::canonical_roots(&config.http.scanning_paths),
             // Validated with the configuration, so none is dropped here.
@@ -370,31 +374,50 @@ impl Core {
         *self.db.borrow_mut() = db;
     }
 
-    /// Scans `data` on this core and hands the report to `reply` (which formats the
-    /// answer while the scanner's buffers are borrowed). Records the scan.
-    pub fn scan<R>(
+    /// Scans `data` and everything inside it on this core, yielding between steps
+    /// (one object, or one chunk of unpacking) so that the small requests queued
+    /// behind a large archive are served meanwhile. `all_matches` is clamd's
+    /// ALLMATCHSCAN; `whole_tree` goes on past the first detection (KAV lists every
+    /// sub-object). The database is held for the whole scan: a reload meanwhile lets
+    /// this scan finish on the one it started with. Records the scan.
+    pub async fn scan_deep<R>(
         &self,
         data: &[u8],
         all_matches: bool,
-        reply: impl FnOnce(&ScanReport<'_>) -> R,
+        whole_tree: bool,
+        deadline: Option<Instant>,
+        reply: impl FnOnce(&DeepReport<'_>) -> R,
     ) -> R {
-        // Borrowed, not cloned: the scan is synchronous, so no install can happen
-        // meanwhile, and an `Arc` clone would touch a refcount every core shares.
-        let db = self.db.borrow();
+        let db = self.db();
         let started = Instant::now();
-        let mut scanner = self.scanner.borrow_mut();
-        let options = ScanOptions {
-            all_matches,
-            ..ScanOptions::default()
+        let mut limits = self.shared.limits.clone();
+        limits.deadline = deadline;
+        let options = DeepOptions {
+            scan: ScanOptions {
+                all_matches,
+                ..ScanOptions::default()
+            },
+            whole_tree: whole_tree || all_matches,
+            limits,
         };
-        let report = scanner.scan(&db.engine, data, options);
-        let found = matches!(report.verdict(), Verdict::Detected(_));
-        let out = reply(&report);
-        drop(scanner);
-        self.stats
-            .borrow_mut()
-            .record_scan(data.len(), started.elapsed(), found);
-        out
+        let mut scan = DeepScan::new(&db.engine, Blob::borrowed(data), options);
+        loop {
+            // The scanner is borrowed for one step only: other tasks of this core
+            // scan with it while this one is yielding.
+            let finished = scan.step(&mut self.scanner.borrow_mut());
+            if finished {
+                break;
+            }
+            self.yield_if_busy().await;
+        }
+        let report = scan.finish();
+        let found = report.detections().next().is_some();
+        self.stats.borrow_mut().record_scan(
+            report.scanned_bytes as usize,
+            started.elapsed(),
+            found,
+        );
+        reply(&report)
     }
 
     /// Lets the other tasks of this core run if this one has held it for a while.

@@ -18,7 +18,9 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use super::core::Core;
-use crate::engine::{ScanReport, Verdict};
+use std::time::Instant;
+
+use crate::engine::DeepReport;
 
 /// The per-core file buffer keeps at most this much between files.
 const RETAINED_FILE_BUFFER: usize = 8 << 20;
@@ -193,37 +195,51 @@ fn entry_escapes(roots: &[PathBuf], path: &Path) -> bool {
 
 /// Scans one file on this core, for the clamd path commands (`clamd.allowed_roots`).
 pub async fn scan_file(core: &Core, path: &Path, all_matches: bool) -> FileOutcome {
-    scan_file_below(core, &core.shared.roots, path, all_matches).await
+    let deadline = scan_deadline(core);
+    scan_file_below(
+        core,
+        &core.shared.roots,
+        path,
+        all_matches,
+        false,
+        deadline,
+        |scanned| scanned.map_or_else(|o| o, outcome_of),
+    )
+    .await
 }
 
 /// Scans one file on this core; `path` was checked against `roots`, and the opened
-/// file is checked again.
-pub async fn scan_file_below(
+/// file is checked again. `reply` gets the deep scan's report, or the outcome that
+/// kept the file from being scanned (access denied, empty, an error).
+pub async fn scan_file_below<R>(
     core: &Core,
     roots: &[PathBuf],
     path: &Path,
     all_matches: bool,
-) -> FileOutcome {
+    whole_tree: bool,
+    deadline: Option<Instant>,
+    reply: impl FnOnce(Result<&DeepReport<'_>, FileOutcome>) -> R,
+) -> R {
     // Non-blocking open: a path swapped for a FIFO after the walk must not block the
     // core in open(2); what is not a regular file once open is refused below.
     let opened = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path);
-    let outcome = match opened {
+    let out = match opened {
         Ok(file) if !opened_inside(roots, &file) => {
             // A component was swapped for a symlink after the walk checked it.
             drop(file);
-            FileOutcome::AccessDenied
+            reply(Err(FileOutcome::AccessDenied))
         }
         Ok(file) if file.metadata().is_ok_and(|m| m.is_file()) => {
-            scan_open_file(core, file, all_matches)
+            scan_open_file(core, file, all_matches, whole_tree, deadline, reply).await
         }
-        Ok(_) => FileOutcome::Error("Not a regular file".into()),
-        Err(e) => open_error(e),
+        Ok(_) => reply(Err(FileOutcome::Error("Not a regular file".into()))),
+        Err(e) => reply(Err(open_error(e))),
     };
     core.yield_if_busy().await;
-    outcome
+    out
 }
 
 /// Whether what was opened really lies inside the roots: the kernel's own name for
@@ -235,12 +251,30 @@ fn opened_inside(roots: &[PathBuf], file: &File) -> bool {
 }
 
 /// Scans a file received with FILDES.
-pub fn scan_fd(core: &Core, fd: OwnedFd, all_matches: bool) -> Result<FileOutcome, NotRegular> {
+pub async fn scan_fd(
+    core: &Core,
+    fd: OwnedFd,
+    all_matches: bool,
+) -> Result<FileOutcome, NotRegular> {
     let file = File::from(fd);
     match file.metadata() {
-        Ok(m) if m.is_file() => Ok(scan_open_file(core, file, all_matches)),
+        Ok(m) if m.is_file() => Ok(scan_open_file(
+            core,
+            file,
+            all_matches,
+            false,
+            scan_deadline(core),
+            |scanned| scanned.map_or_else(|o| o, outcome_of),
+        )
+        .await),
         _ => Err(NotRegular),
     }
+}
+
+/// When a clamd scan started now must end (`limits.max_scan_time`, MaxScanTime).
+pub fn scan_deadline(core: &Core) -> Option<Instant> {
+    let limit = core.shared.config.limits.max_scan_time;
+    (!limit.is_zero()).then(|| Instant::now() + limit)
 }
 
 /// The descriptor passed with FILDES is not a regular file (clamd refuses those).
@@ -257,31 +291,44 @@ fn open_error(e: io::Error) -> FileOutcome {
     }
 }
 
-fn scan_open_file(core: &Core, file: File, all_matches: bool) -> FileOutcome {
+async fn scan_open_file<R>(
+    core: &Core,
+    file: File,
+    all_matches: bool,
+    whole_tree: bool,
+    deadline: Option<Instant>,
+    reply: impl FnOnce(Result<&DeepReport<'_>, FileOutcome>) -> R,
+) -> R {
     let size = match file.metadata() {
         Ok(m) => m.len(),
-        Err(e) => return open_error(e),
+        Err(e) => return reply(Err(open_error(e))),
     };
     if size == 0 {
-        return FileOutcome::Empty;
+        return reply(Err(FileOutcome::Empty));
     }
     // Like clamd without AlertExceedsMax: a file over MaxFileSize is not scanned and
     // not reported.
     let limit = core.shared.config.limits.max_file_size;
     if limit != 0 && size > limit {
-        return FileOutcome::Clean;
+        return reply(Err(FileOutcome::Clean));
     }
-    FILE_BUFFER.with(|cell| {
-        let mut buf = cell.borrow_mut();
-        if let Err(e) = read_whole(&file, size, &mut buf) {
-            return open_error(e);
+    // The core's buffer is taken out for the scan, which yields: another file scan
+    // on this core meanwhile reads into a buffer of its own.
+    let mut buf = FILE_BUFFER.with(|cell| std::mem::take(&mut *cell.borrow_mut()));
+    let out = match read_whole(&file, size, &mut buf) {
+        Err(e) => reply(Err(open_error(e))),
+        Ok(()) => {
+            drop(file);
+            core.scan_deep(&buf, all_matches, whole_tree, deadline, |report| {
+                reply(Ok(report))
+            })
+            .await
         }
-        let outcome = core.scan(&buf, all_matches, outcome_of);
-        if buf.capacity() > RETAINED_FILE_BUFFER {
-            *buf = Vec::new();
-        }
-        outcome
-    })
+    };
+    if buf.capacity() <= RETAINED_FILE_BUFFER {
+        FILE_BUFFER.with(|cell| *cell.borrow_mut() = buf);
+    }
+    out
 }
 
 /// Reads the file from offset 0 with `pread`, as clamd does: a descriptor passed with
@@ -306,15 +353,17 @@ fn read_whole(file: &File, size: u64, buf: &mut Vec<u8>) -> io::Result<()> {
     Ok(())
 }
 
-/// A scan report as a file outcome.
-pub fn outcome_of(report: &ScanReport<'_>) -> FileOutcome {
-    match report.verdict() {
-        Verdict::Clean => FileOutcome::Clean,
-        Verdict::Detected(_) => {
-            FileOutcome::Found(report.detections().map(str::to_owned).collect())
-        }
-        Verdict::NotScanned(_) => FileOutcome::Clean,
-        Verdict::Error(e) => FileOutcome::Error(e.to_string()),
+/// A deep scan's report as a clamd file outcome: every detection (one unless
+/// ALLMATCHSCAN), or clean; what a limit left unscanned does not change it (clamd
+/// without `AlertExceedsMax`).
+pub fn outcome_of(report: &DeepReport<'_>) -> FileOutcome {
+    let found: Vec<String> = report.detections().map(str::to_owned).collect();
+    if !found.is_empty() {
+        FileOutcome::Found(found)
+    } else if let Some(e) = report.top().error {
+        FileOutcome::Error(e.to_string())
+    } else {
+        FileOutcome::Clean
     }
 }
 

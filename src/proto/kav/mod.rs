@@ -54,6 +54,7 @@
 pub mod auth;
 mod inplace;
 pub mod multipart;
+pub mod objects;
 pub mod plain;
 pub mod request;
 pub mod response;

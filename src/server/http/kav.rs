@@ -13,10 +13,11 @@ use std::time::{Duration, Instant, SystemTime};
 use super::head::RequestHead;
 use super::response::{Cors, Head, JSON, TEXT};
 use super::Conn;
-use crate::proto::kav::auth;
+use crate::engine::DeepReport;
 use crate::proto::kav::request::{self, Object, ScanParams};
 use crate::proto::kav::response::{self as kavr, ObjectResult, Reason, ScanResult};
 use crate::proto::kav::route::{self, Api, Endpoint, Route, RouteError};
+use crate::proto::kav::{auth, objects};
 use crate::server::core::Core;
 use crate::server::files::{self, FileOutcome, Target};
 
@@ -331,20 +332,11 @@ fn effective_timeout(params: Option<&ScanParams>, header: Option<Duration>) -> O
     params.and_then(|p| p.timeout).or(header)
 }
 
-/// Scans `data` on the core and hands `reply` the verdict as a KAV result, or `None`
-/// when the scan took longer than `timeout`.
-fn scan_in_place<R>(
-    core: &Core,
-    data: &[u8],
-    timeout: Option<Duration>,
-    reply: impl FnOnce(Option<&ScanResult<'_>>) -> R,
-) -> R {
-    let started = Instant::now();
-    core.scan(data, false, |report| {
-        let result = ScanResult::from(report.verdict());
-        let timed_out = timeout.is_some_and(|t| started.elapsed() > t);
-        reply((!timed_out).then_some(&result))
-    })
+/// When a scan started now must end: the request's timeout, else
+/// `limits.max_scan_time`.
+fn scan_deadline(core: &Core, timeout: Option<Duration>) -> Option<Instant> {
+    let limit = timeout.unwrap_or(core.shared.config.limits.max_scan_time);
+    (!limit.is_zero()).then(|| Instant::now() + limit)
 }
 
 /// The object of a scan request, v3 JSON or v1/v2 plain: the options (v3 only) and
@@ -394,43 +386,54 @@ struct ScanAnswer<'a> {
 
 impl ScanAnswer<'_> {
     /// Counts the scan in the KAV statistics, notes it for the access log and writes
-    /// the v3 or v1/v2 body; `result` is `None` when the scan ran over its timeout.
-    /// Returns the status.
+    /// the v3 or v1/v2 body; `results` is the top object and the sub-objects, `None`
+    /// when the scan ran over its timeout. Returns the status.
     fn write(
         &self,
         core: &Core,
         api: Api,
         reply: &mut Reply,
-        result: Option<&ScanResult<'_>>,
+        results: Option<(&ObjectResult<'_>, &[ObjectResult<'_>])>,
     ) -> u16 {
-        core.stats
-            .borrow_mut()
-            .kav
-            .record_scan(self.bytes, result.unwrap_or(&ScanResult::ServerError));
-        reply.logged = Some((self.bytes, verdict_text(result)));
+        let result = results.map(|(top, _)| top.result);
+        core.stats.borrow_mut().kav.record_scan(
+            self.bytes,
+            result.as_ref().unwrap_or(&ScanResult::ServerError),
+        );
+        reply.logged = Some((self.bytes, verdict_text(result.as_ref())));
         let out = &mut reply.out;
-        let Some(result) = result else {
+        let Some((top, subs)) = results else {
             match api {
                 Api::V3 { .. } => kavr::write_scan_timeout(out, self.timeout_object),
                 Api::Plain => out.extend_from_slice(b"SERVER_ERROR"),
             }
             return 408;
         };
-        let top = ObjectResult {
-            object: Cow::Borrowed(self.object),
-            result: *result,
-            contains_office_macro: false,
-        };
         match api {
             Api::V3 { minor } => {
                 let p = self.params;
                 let name = p.and_then(|p| p.name.as_deref()).filter(|_| self.echo_name);
                 let omit_clean = p.is_none_or(|p| p.omit_clean);
-                kavr::write_scan_v3(out, minor, &top, name, &[], omit_clean);
+                kavr::write_scan_v3(out, minor, top, name, subs, omit_clean);
             }
-            Api::Plain => kavr::write_scan_plain(out, &top, &[]),
+            Api::Plain => kavr::write_scan_plain(out, top, subs),
         }
         200
+    }
+
+    /// Writes the answer for a finished deep scan.
+    fn write_report(
+        &self,
+        core: &Core,
+        api: Api,
+        reply: &mut Reply,
+        report: &DeepReport<'_>,
+    ) -> u16 {
+        if report.timed_out {
+            return self.write(core, api, reply, None);
+        }
+        let (top, subs) = objects::results_of(report, self.object);
+        self.write(core, api, reply, Some((&top, &subs)))
     }
 }
 
@@ -454,9 +457,12 @@ async fn scan_memory(
         params: params.as_ref(),
         echo_name: true,
     };
-    Ok(scan_in_place(core, data, timeout, |result| {
-        answer.write(core, req.api, reply, result)
-    }))
+    let deadline = scan_deadline(core, timeout);
+    Ok(core
+        .scan_deep(data, false, true, deadline, |report| {
+            answer.write_report(core, req.api, reply, report)
+        })
+        .await)
 }
 
 /// The object of a v1/v2 scanmemory or scanfile body: the raw body, or the object part
@@ -513,20 +519,6 @@ async fn scan_path(
         .ok()
         .filter(|m| m.is_file())
         .map_or(0, |m| m.len());
-    let started = Instant::now();
-    let outcome = files::scan_file_below(core, roots, &real, false).await;
-    let result = match &outcome {
-        _ if timeout.is_some_and(|t| started.elapsed() > t) => None,
-        FileOutcome::Clean | FileOutcome::Empty => Some(ScanResult::Clean),
-        FileOutcome::Found(names) => Some(ScanResult::Detect(
-            names.first().map(String::as_str).unwrap_or("Unknown"),
-        )),
-        FileOutcome::AccessDenied => Some(ScanResult::NonScanned(Some(Reason::AccessDenied))),
-        FileOutcome::Error(e) if e == "Not a regular file" => {
-            Some(ScanResult::NonScanned(Some(Reason::Skipped)))
-        }
-        FileOutcome::Error(_) => Some(ScanResult::ServerError),
-    };
     let answer = ScanAnswer {
         object: &path,
         timeout_object: &path,
@@ -534,7 +526,27 @@ async fn scan_path(
         params: params.as_ref(),
         echo_name: false,
     };
-    Ok(answer.write(core, req.api, reply, result.as_ref()))
+    let deadline = scan_deadline(core, timeout);
+    let status = files::scan_file_below(core, roots, &real, false, true, deadline, |scanned| {
+        let mut not_scanned = |result| {
+            let top = ObjectResult::new(path.as_str(), result);
+            answer.write(core, req.api, reply, Some((&top, &[])))
+        };
+        match scanned {
+            Ok(report) => answer.write_report(core, req.api, reply, report),
+            Err(FileOutcome::Clean | FileOutcome::Empty) => not_scanned(ScanResult::Clean),
+            Err(FileOutcome::Found(_)) => not_scanned(ScanResult::ServerError),
+            Err(FileOutcome::AccessDenied) => {
+                not_scanned(ScanResult::NonScanned(Some(Reason::AccessDenied)))
+            }
+            Err(FileOutcome::Error(e)) if e == "Not a regular file" => {
+                not_scanned(ScanResult::NonScanned(Some(Reason::Skipped)))
+            }
+            Err(FileOutcome::Error(_)) => not_scanned(ScanResult::ServerError),
+        }
+    })
+    .await;
+    Ok(status)
 }
 
 fn check_url(
