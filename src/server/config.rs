@@ -69,6 +69,33 @@ pub struct Config {
     pub limits: Limits,
     /// `[http]`: Kaspersky Scan Engine's HTTP mode (KAV protocol v1, v2, v3).
     pub http: HttpConfig,
+    /// `[formats]`: the format recognizer's settings.
+    pub formats: FormatsConfig,
+}
+
+/// `[formats]`: the format recognizer's settings (KSE `FormatRecognizerSettings`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FormatsConfig {
+    /// Formats not scanned at all, answered `NON_SCANNED (SKIPPED)`: short names
+    /// (`jpeg`, `mp3`, `text`) or KSE's (`KAV_FF_IMAGE_JPEG`), case-insensitive. KSE
+    /// `FormatsToSkipScanning`. Default none.
+    pub skip: Vec<String>,
+}
+
+impl Config {
+    /// The limits of one deep scan (`[limits]`, `[formats]`), with no deadline (the
+    /// protocol sets it). Names in `formats.skip` were checked by validation.
+    pub fn deep_limits(&self) -> crate::engine::DeepLimits {
+        let mut limits = self.limits.deep();
+        limits.skip_formats = self
+            .formats
+            .skip
+            .iter()
+            .filter_map(|name| crate::formats::Format::from_name(name))
+            .collect();
+        limits
+    }
 }
 
 /// `[server]`: listeners, executors, logging.
@@ -503,6 +530,7 @@ impl Config {
                 "clamd" => config.clamd = section(origin, &name, value)?,
                 "limits" => config.limits = section(origin, &name, value)?,
                 "http" => config.http = section(origin, &name, value)?,
+                "formats" => config.formats = section(origin, &name, value)?,
                 _ => return Err(unknown_top_level(origin, &name)),
             }
         }
@@ -620,6 +648,14 @@ impl Config {
             );
         }
         check_duration(origin, "limits.max_scan_time", l.max_scan_time, false)?;
+        for name in &self.formats.skip {
+            if crate::formats::Format::from_name(name).is_none() {
+                return bad(
+                    "formats.skip",
+                    format!("unknown format {name:?} (a short name like \"jpeg\" or a KSE name like \"KAV_FF_IMAGE_JPEG\")"),
+                );
+            }
+        }
         self.check_http(origin)
     }
 
@@ -1199,12 +1235,13 @@ mod tests {
     #[test]
     fn example_file_has_every_key() {
         let table: toml::Table = toml::from_str(EXAMPLE).unwrap();
-        let sections: [(&str, &[&str]); 5] = [
+        let sections: [(&str, &[&str]); 6] = [
             ("server", fields::of::<ServerConfig>()),
             ("database", fields::of::<DatabaseConfig>()),
             ("clamd", fields::of::<ClamdConfig>()),
             ("limits", fields::of::<Limits>()),
             ("http", fields::of::<HttpConfig>()),
+            ("formats", fields::of::<FormatsConfig>()),
         ];
         assert_eq!(fields::of::<Config>().len(), sections.len());
         for (name, keys) in sections {
@@ -1223,7 +1260,7 @@ mod tests {
         assert!(server.contains(&"log_format"));
         assert_eq!(
             fields::of::<Config>(),
-            ["server", "database", "clamd", "limits", "http"]
+            ["server", "database", "clamd", "limits", "http", "formats"]
         );
     }
 
@@ -1331,12 +1368,12 @@ mod tests {
         );
         assert_eq!(
             err("[sever]\ncores = 2"),
-            "ringscan.toml: sever: unknown key (known: server, database, clamd, limits, http)"
+            "ringscan.toml: sever: unknown key (known: server, database, clamd, limits, http, formats)"
         );
         assert_eq!(
             err("cores = 2"),
             "ringscan.toml: cores: unknown top-level key; it belongs in the [server] table \
-             (known tables: server, database, clamd, limits, http)"
+             (known tables: server, database, clamd, limits, http, formats)"
         );
         assert_eq!(
             err("[server]\ncores = 1\n\nmax_connections = = 3\n"),
@@ -1559,6 +1596,17 @@ mod tests {
 
     #[test]
     fn from_toml_str_and_validate_name_config() {
+        let c = parse("[formats]\nskip = [\"KAV_FF_IMAGE_JPEG\", \"mp3\", \"Kav_Ff_General_Txt\"]")
+            .unwrap();
+        use crate::formats::Format;
+        assert_eq!(
+            c.deep_limits().skip_formats,
+            vec![Format::Jpeg, Format::Mp3, Format::Text]
+        );
+        assert_eq!(
+            err("[formats]\nskip = [\"KAV_FF_NOPE\"]"),
+            "ringscan.toml: formats.skip: unknown format \"KAV_FF_NOPE\" (a short name like \"jpeg\" or a KSE name like \"KAV_FF_IMAGE_JPEG\")"
+        );
         let e = Config::from_toml_str("[limits]\nmax_recursion = 0").unwrap_err();
         assert!(
             e.to_string().starts_with("config: limits.max_recursion: "),

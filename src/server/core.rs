@@ -103,7 +103,7 @@ impl Shared {
     /// New shared state for `cores` cores.
     pub fn new(config: Config, cores: usize, tls: Option<Arc<rustls::ServerConfig>>) -> Shared {
         Shared {
-            limits: config.limits.deep(),
+            limits: config.deep_limits(),
             roots: super::files::canonical_roots(&config.clamd.allowed_roots),
             scanning_paths: super::files::canonical_roots(&config.http.scanning_paths),
             // Validated with the configuration, so none is dropped here.
