@@ -471,11 +471,14 @@ impl Printer {
                             writeln!(out, "{shown}: {name} FOUND")?;
                         }
                     }
+                    // Found inside: the line of the object inside says what.
+                    (Overall::Detected(_), None) => {}
                     (Overall::NotScanned(s), None) => {
                         writeln!(out, "{shown}: Not scanned ({})", s.describe())?
                     }
+                    (Overall::Error(e), None) => writeln!(out, "{shown}: {e} ERROR")?,
                     _ if self.infected_only => {}
-                    _ => writeln!(out, "{shown}: OK{}", macro_note(o.macros))?,
+                    (Overall::Clean, None) => writeln!(out, "{shown}: OK{}", macro_note(o.macros))?,
                 }
             }
         }
