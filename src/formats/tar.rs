@@ -309,7 +309,10 @@ pub(crate) mod tests {
         );
         let objs = objects(&got);
         assert_eq!(objs.len(), 4);
-        assert_eq!(objs[3], ("third".into(), vec![b'x'; 100], Some(Skip::Corrupted)));
+        assert_eq!(
+            objs[3],
+            ("third".into(), vec![b'x'; 100], Some(Skip::Corrupted))
+        );
 
         // A header checksum broken mid-archive.
         let mut bad = tar.clone();
