@@ -32,7 +32,7 @@ pub use compile::seq_regex;
 pub use deep::{DeepLimits, DeepOptions, DeepReport, DeepScan, ObjectReport, Overall};
 pub use names::SigId;
 pub use report::{Counts, DbVersion, LoadReport, SkipRecord};
-pub use scan::{ScanOptions, ScanReport, Scanner, Verdict};
+pub use scan::{LargeScan, ScanOptions, ScanReport, Scanner, Verdict, SCAN_WINDOW};
 pub use urls::{UrlCategory, UrlList, UrlListError};
 
 /// A content signature's place in the engine.
