@@ -24,7 +24,8 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
-use super::{Engine, ScanOptions, Scanner};
+use super::scan::SCAN_WINDOW;
+use super::{Engine, LargeScan, ScanOptions, Scanner, SigId};
 use crate::formats::{self, Blob, Budget, Format, Next, Skip, Unpacker};
 
 /// Limits of one deep scan. 0 switches a size or count limit off.
@@ -177,6 +178,15 @@ struct Frame<'a> {
     depth: u32,
 }
 
+/// An object whose bytes are being scanned.
+struct Scanning<'a> {
+    index: usize,
+    data: Blob<'a>,
+    format: Format,
+    depth: u32,
+    damaged: Option<Skip>,
+}
+
 struct Pending<'a> {
     data: Blob<'a>,
     path: String,
@@ -198,6 +208,10 @@ pub struct DeepScan<'a, 'e> {
     files: u32,
     timed_out: bool,
     stopped: bool,
+    /// A large object being scanned a window per step.
+    large: Option<(Scanning<'a>, LargeScan)>,
+    /// Objects larger than this are scanned a window per step.
+    large_object: usize,
 }
 
 impl<'a, 'e> DeepScan<'a, 'e> {
@@ -220,7 +234,16 @@ impl<'a, 'e> DeepScan<'a, 'e> {
             files: 0,
             timed_out: false,
             stopped: false,
+            large: None,
+            large_object: SCAN_WINDOW,
         }
+    }
+
+    /// Scans objects larger than `bytes` a window of `bytes` per step (tests use
+    /// small ones; the default is [`SCAN_WINDOW`]).
+    pub fn with_windows(mut self, bytes: usize) -> Self {
+        self.large_object = bytes.max(1);
+        self
     }
 
     /// Scans to the end without yielding (the CLI, tests).
@@ -247,7 +270,9 @@ impl<'a, 'e> DeepScan<'a, 'e> {
             self.stop();
             return true;
         }
-        if let Some(object) = self.next_object.take() {
+        if self.large.is_some() {
+            self.large_step(scanner);
+        } else if let Some(object) = self.next_object.take() {
             self.scan_object(scanner, object);
         } else if !self.stack.is_empty() {
             self.unpack_step();
@@ -276,6 +301,13 @@ impl<'a, 'e> DeepScan<'a, 'e> {
     /// Ends the walk: open containers are closed (their results propagated).
     fn stop(&mut self) {
         self.next_object = None;
+        if let Some((object, _)) = self.large.take() {
+            // Cut short (the deadline): what it was is not known.
+            self.objects[object.index]
+                .skipped
+                .get_or_insert(Skip::Timeout);
+            self.propagate(object.index);
+        }
         while !self.stack.is_empty() {
             self.pop_frame();
         }
@@ -312,9 +344,45 @@ impl<'a, 'e> DeepScan<'a, 'e> {
         }
         self.scanned_bytes += len;
         let engine = self.engine;
-        let report = scanner.scan(engine, &data, self.options.scan);
-        let ids = report.ids();
-        let error = report.error();
+        let object = Scanning {
+            index,
+            data,
+            format,
+            depth: object.depth,
+            damaged: object.damaged,
+        };
+        if object.data.len() > self.large_object {
+            // Scanned a window per step, so the core can yield in between.
+            let scan = LargeScan::new(engine, object.data.len(), self.options.scan)
+                .with_window(self.large_object);
+            self.large = Some((object, scan));
+            return;
+        }
+        let report = scanner.scan(engine, &object.data, self.options.scan);
+        let (ids, error) = (report.ids().to_vec(), report.error());
+        self.object_scanned(object, &ids, error);
+    }
+
+    /// One window of a large object's scan; its results once the last is done.
+    fn large_step(&mut self, scanner: &mut Scanner) {
+        let Some((object, mut scan)) = self.large.take() else {
+            return;
+        };
+        let engine = self.engine;
+        if !scan.step(scanner, engine, &object.data) {
+            self.large = Some((object, scan));
+            return;
+        }
+        let report = scan.report(engine);
+        let (ids, error) = (report.ids().to_vec(), report.error());
+        self.object_scanned(object, &ids, error);
+    }
+
+    /// An object's bytes are scanned: records the result, and opens it if it is a
+    /// container.
+    fn object_scanned(&mut self, object: Scanning<'a>, ids: &[SigId], error: Option<&'static str>) {
+        let engine = self.engine;
+        let index = object.index;
         let detections: Vec<&'e str> = ids.iter().map(|&id| engine.name(id)).collect();
         let found = !detections.is_empty();
         let this = &mut self.objects[index];
@@ -326,10 +394,12 @@ impl<'a, 'e> DeepScan<'a, 'e> {
             self.stop();
             return;
         }
+        let format = object.format;
         if format.is_container() {
             if object.depth >= self.options.limits.max_recursion {
                 self.objects[index].skipped.get_or_insert(Skip::MaxDepth);
             } else {
+                let data = object.data;
                 let opened =
                     catch_unwind(AssertUnwindSafe(|| formats::open_container(format, data)))
                         .unwrap_or(Err(Skip::Corrupted));

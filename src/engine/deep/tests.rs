@@ -209,3 +209,32 @@ fn steps_are_small() {
     assert!(steps >= 16, "{steps} steps");
     assert_eq!(scan.finish().objects.len(), 2);
 }
+
+#[test]
+fn a_large_object_is_scanned_a_window_per_step() {
+    // 1 MiB of varied bytes with the marker near the end, scanned in 64 KiB windows:
+    // found, in about 16 steps, exactly as in one piece.
+    let mut data: Vec<u8> = (0..1u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    let at = data.len() - 1000;
+    data[at..at + MARK.len()].copy_from_slice(MARK);
+    let engine = engine();
+    let mut scanner = Scanner::new();
+    let mut scan =
+        DeepScan::new(&engine, Blob::borrowed(&data), whole_tree()).with_windows(64 << 10);
+    let mut steps = 0;
+    while !scan.step(&mut scanner) {
+        steps += 1;
+        // Another object scanned on the same scanner between steps.
+        scanner.scan(&engine, b"unrelated small object", ScanOptions::default());
+    }
+    assert!(steps >= 16, "{steps} steps");
+    let report = scan.finish();
+    assert_eq!(
+        report.top().overall(),
+        Overall::Detected("Deep.Mark.UNOFFICIAL")
+    );
+    let whole = DeepScan::new(&engine, Blob::borrowed(&data), whole_tree()).run(&mut scanner);
+    assert_eq!(whole.top().overall(), report.top().overall());
+}
