@@ -24,7 +24,7 @@ use crate::engine::{
     DeepLimits, DeepOptions, DeepScan, Engine, ObjectReport, Overall, ScanOptions, Scanner,
 };
 use crate::formats::Blob;
-use crate::proto::kav::{response::write_scan_v3, ObjectResult, Reason, ScanResult};
+use crate::proto::kav::{objects, response::write_scan_v3, ObjectResult, Reason, ScanResult};
 
 /// Arguments of `scan`.
 #[derive(Args, Debug)]
@@ -57,8 +57,8 @@ pub struct ScanArgs {
     /// `subObjectsScanResults`.
     #[arg(short = 'v', long)]
     verbose: bool,
-    /// Deepest container nesting opened, the file itself being depth 0 (clamscan
-    /// `--max-recursion`).
+    /// Objects at this nesting depth or deeper are not scanned, the file itself
+    /// being depth 0 (clamscan `--max-recursion`).
     #[arg(long, value_name = "N", default_value_t = 17,
           value_parser = clap::value_parser!(u32).range(1..=100))]
     max_recursion: u32,
@@ -152,7 +152,7 @@ impl Object {
         match self.overall {
             Overall::Detected(_) => ScanResult::Detect(self.found.as_deref().unwrap_or("")),
             Overall::Error(_) => ScanResult::ServerError,
-            Overall::NotScanned(s) => ScanResult::NonScanned(Reason::parse(s.kav_reason())),
+            Overall::NotScanned(s) => ScanResult::NonScanned(Some(objects::reason_of(s))),
             Overall::Clean => ScanResult::Clean,
         }
     }

@@ -9,11 +9,15 @@
 //! when to step (the server yields, the CLI just loops).
 //!
 //! Limits, as clamd and the KAV configuration name them ([`DeepLimits`]):
-//! `max_recursion` (KSE `MaxArchivesScanningDepth`; a container at that depth is not
-//! opened: `Max depth exceeded`), `max_files` (sub-objects per scan), `max_file_size`
-//! (per object), `max_scan_size` (bytes scanned per scan, which also bounds what is
-//! decoded and held at once), a compression-ratio guard, and a deadline. What a limit
-//! stops is reported as not scanned with the reason, never silently dropped.
+//! `max_recursion` (KSE `MaxArchivesScanningDepth`; as in clamd, nothing at that
+//! depth or deeper is scanned: the container whose contents would be is reported
+//! `Max depth exceeded` instead of opened), `max_files` (sub-objects per scan, refused ones
+//! included), `max_file_size` (per object), `max_scan_size` (bytes scanned per scan;
+//! decoding that a limit refused is charged against twice that), a compression-ratio
+//! guard, and a deadline. What a limit stops is reported as not scanned with the
+//! reason, never silently dropped. The objects decoded and held at once are bounded
+//! by `max_scan_size` (what is scanned) plus one object being decoded; the decoders'
+//! own state (a 7z dictionary, a RAR copy) comes on top, per open container.
 //!
 //! Results ([`ObjectReport`]) come in walk order, the top object first. Each carries
 //! its own detections and what was found in it, so every protocol can print what it
@@ -35,10 +39,11 @@ pub struct DeepLimits {
     pub max_file_size: u64,
     /// Bytes scanned per scan, sub-objects included (clamd `MaxScanSize`).
     pub max_scan_size: u64,
-    /// Deepest container nesting opened; the top object is depth 0 (clamd
-    /// `MaxRecursion`, KSE `MaxArchivesScanningDepth`).
+    /// Objects at this depth or deeper are not scanned; the top object is depth 0
+    /// (clamd `MaxRecursion`, KSE `MaxArchivesScanningDepth`).
     pub max_recursion: u32,
-    /// Sub-objects extracted per scan (clamd `MaxFiles`).
+    /// Sub-objects per scan: extraction stops at the `max_files`-th, as clamd's does
+    /// (clamd `MaxFiles`).
     pub max_files: u32,
     /// Largest decoded/encoded ratio of a sub-object over 1 MiB.
     pub max_ratio: u64,
@@ -83,6 +88,8 @@ pub struct ObjectReport<'e> {
     pub skipped_inside: Option<Skip>,
     /// The engine failed on it.
     pub error: Option<&'static str>,
+    /// The engine failed on an object inside it.
+    pub error_inside: Option<&'static str>,
     /// It, or something inside it, holds an Office macro project.
     pub macros: bool,
 }
@@ -111,6 +118,7 @@ impl<'e> ObjectReport<'e> {
             skipped: None,
             skipped_inside: None,
             error: None,
+            error_inside: None,
             macros: false,
         }
     }
@@ -119,7 +127,7 @@ impl<'e> ObjectReport<'e> {
     pub fn overall(&self) -> Overall<'e> {
         if let Some(name) = self.detections.first().copied().or(self.found_inside) {
             Overall::Detected(name)
-        } else if let Some(e) = self.error {
+        } else if let Some(e) = self.error.or(self.error_inside) {
             Overall::Error(e)
         } else if let Some(s) = self.skipped.or(self.skipped_inside) {
             Overall::NotScanned(s)
@@ -171,6 +179,53 @@ pub struct DeepOptions {
     pub limits: DeepLimits,
 }
 
+/// Longest sub-object name kept in a path, in bytes.
+pub const MAX_NAME: usize = 255;
+/// Longest sub-object path, in bytes (about).
+pub const MAX_PATH: usize = 4096;
+
+/// A member name as it goes into a path: `//` separates levels, so runs of `/` are
+/// folded and leading ones dropped (`a//b` → `a/b`, `/abs` → `abs`); control
+/// characters become `_`; an empty name is `?`.
+fn clean_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '/' if out.is_empty() || out.ends_with('/') => {}
+            c if c.is_control() => out.push('_'),
+            c => out.push(c),
+        }
+    }
+    if out.is_empty() {
+        out.push('?');
+    }
+    out
+}
+
+/// The last `max` bytes of `s` (at a character boundary).
+fn tail(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
+/// The first `max` bytes of `s` (at a character boundary).
+fn head(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 struct Frame<'a> {
     unpacker: Box<dyn Unpacker<'a> + 'a>,
     /// The container's report.
@@ -205,6 +260,8 @@ pub struct DeepScan<'a, 'e> {
     parents: Vec<Option<usize>>,
     objects: Vec<ObjectReport<'e>>,
     scanned_bytes: u64,
+    /// Decoding refused by a limit, as an upper bound of what it cost.
+    refused_bytes: u64,
     files: u32,
     timed_out: bool,
     stopped: bool,
@@ -231,6 +288,7 @@ impl<'a, 'e> DeepScan<'a, 'e> {
             parents: Vec::new(),
             objects: Vec::new(),
             scanned_bytes: 0,
+            refused_bytes: 0,
             files: 0,
             timed_out: false,
             stopped: false,
@@ -300,6 +358,14 @@ impl<'a, 'e> DeepScan<'a, 'e> {
 
     /// Ends the walk: open containers are closed (their results propagated).
     fn stop(&mut self) {
+        if self.timed_out {
+            // What was still open was not scanned to its end.
+            for frame in &self.stack {
+                self.objects[frame.report]
+                    .skipped
+                    .get_or_insert(Skip::Timeout);
+            }
+        }
         self.next_object = None;
         if let Some((object, _)) = self.large.take() {
             // Cut short (the deadline): what it was is not known.
@@ -396,7 +462,9 @@ impl<'a, 'e> DeepScan<'a, 'e> {
         }
         let format = object.format;
         if format.is_container() {
-            if object.depth >= self.options.limits.max_recursion {
+            // As clamd: nothing deeper than `max_recursion - 1` is scanned, so a
+            // container whose contents would be that deep is not opened.
+            if object.depth + 1 >= self.options.limits.max_recursion {
                 self.objects[index].skipped.get_or_insert(Skip::MaxDepth);
             } else {
                 let data = object.data;
@@ -450,6 +518,22 @@ impl<'a, 'e> DeepScan<'a, 'e> {
                 self.pop_frame();
             }
             Next::Skipped { name, reason } => {
+                // A refused sub-object counts as a file, and the decoding it may have
+                // cost before it was refused is charged to the scan size, so an
+                // archive of many refused members cannot make unbounded work.
+                self.files += 1;
+                self.refused_bytes += match reason {
+                    Skip::TooLarge => budget.max_object,
+                    Skip::RatioExceeded => formats::unpack::RATIO_FLOOR,
+                    _ => 0,
+                };
+                if let Some(limit) = self.over_file_or_work_limit() {
+                    self.objects[report].skipped.get_or_insert(limit);
+                    while !self.stack.is_empty() {
+                        self.pop_frame();
+                    }
+                    return;
+                }
                 let path = self.child_path(report, &name);
                 let index = self.push_report(path, depth + 1, Some(report));
                 self.objects[index].skipped = Some(reason);
@@ -457,12 +541,9 @@ impl<'a, 'e> DeepScan<'a, 'e> {
             }
             Next::Object(child) => {
                 self.files += 1;
-                let max_files = self.options.limits.max_files;
-                if max_files != 0 && self.files > max_files {
+                if let Some(limit) = self.over_file_or_work_limit() {
                     // clamd stops extracting for the rest of the scan.
-                    self.objects[report]
-                        .skipped
-                        .get_or_insert(Skip::TooManyFiles);
+                    self.objects[report].skipped.get_or_insert(limit);
                     while !self.stack.is_empty() {
                         self.pop_frame();
                     }
@@ -480,11 +561,33 @@ impl<'a, 'e> DeepScan<'a, 'e> {
         }
     }
 
+    /// Past `max_files`, or decoding refused for more than twice `max_scan_size`:
+    /// extraction stops for the rest of the scan, as clamd's does at MaxFiles.
+    fn over_file_or_work_limit(&self) -> Option<Skip> {
+        let limits = &self.options.limits;
+        // clamd with MaxFiles N scans N - 1 members (checked with clamscan 1.4.6).
+        if limits.max_files != 0 && self.files >= limits.max_files {
+            Some(Skip::TooManyFiles)
+        } else if limits.max_scan_size != 0
+            && self.refused_bytes > limits.max_scan_size.saturating_mul(2)
+        {
+            Some(Skip::TooLarge)
+        } else {
+            None
+        }
+    }
+
+    /// `parent//name`, with the name cut to [`MAX_NAME`] bytes (its end kept) and
+    /// the path to [`MAX_PATH`] (deeper names replace the middle with `...`): names
+    /// come from the archive, and a hostile one must not make the report huge.
     fn child_path(&self, parent: usize, name: &str) -> String {
-        let name = if name.is_empty() { "?" } else { name };
+        let name = clean_name(name);
+        let name = tail(&name, MAX_NAME);
         let parent = &self.objects[parent].path;
         if parent.is_empty() {
             name.to_owned()
+        } else if parent.len() + name.len() > MAX_PATH {
+            format!("{}//...//{name}", head(parent, MAX_PATH / 2))
         } else {
             format!("{parent}//{name}")
         }
@@ -509,8 +612,12 @@ impl<'a, 'e> DeepScan<'a, 'e> {
         let child = &self.objects[index];
         let found = child.detections.first().copied().or(child.found_inside);
         let skipped = child.skipped.or(child.skipped_inside);
+        let error = child.error.or(child.error_inside);
         let macros = child.macros;
         let p = &mut self.objects[parent];
+        if p.error_inside.is_none() {
+            p.error_inside = error;
+        }
         if p.found_inside.is_none() {
             p.found_inside = found;
         }

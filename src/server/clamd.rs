@@ -416,7 +416,9 @@ impl Connection {
                     reply.virus(&mut self.out, name.as_bytes(), n.as_bytes());
                 }
             }
-            Ok(FileResult::Clean | FileResult::Empty) => reply.ok(&mut self.out, name.as_bytes()),
+            Ok(FileResult::Clean | FileResult::Empty | FileResult::TooLarge) => {
+                reply.ok(&mut self.out, name.as_bytes())
+            }
             Ok(FileResult::AccessDenied) => reply.access_denied(&mut self.out, name.as_bytes()),
             Ok(FileResult::Error(e)) => {
                 reply.scan_error(&mut self.out, name.as_bytes(), e.as_bytes())
@@ -747,7 +749,9 @@ fn record(
             tally.on_empty_file();
             Flow::Continue
         }
-        FileResult::Clean => tally.on_file(path, FileOutcome::Clean, reply, out),
+        FileResult::Clean | FileResult::TooLarge => {
+            tally.on_file(path, FileOutcome::Clean, reply, out)
+        }
         FileResult::Found(names) => {
             let names: Vec<&[u8]> = names.iter().map(|n| n.as_bytes()).collect();
             tally.on_file(path, FileOutcome::Found(&names), reply, out)

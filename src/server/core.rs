@@ -269,7 +269,11 @@ impl Shared {
 }
 
 /// How long a task may keep its core before [`Core::yield_if_busy`] yields.
-pub const YIELD_AFTER: std::time::Duration = std::time::Duration::from_millis(2);
+pub const YIELD_AFTER: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// How often the executor stops running tasks to poll for I/O (glommio's preempt
+/// timer): the yields above reach the reactor only when it has fired.
+pub const PREEMPT_AFTER: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// A request buffer larger than this is freed rather than kept for reuse.
 pub const BUFFER_RETAINED: usize = 8 << 20;
@@ -412,18 +416,18 @@ impl Core {
         }
         let report = scan.finish();
         let found = report.detections().next().is_some();
-        self.stats.borrow_mut().record_scan(
-            report.scanned_bytes as usize,
-            started.elapsed(),
-            found,
-        );
+        self.stats
+            .borrow_mut()
+            .record_scan(data.len(), started.elapsed(), found);
         reply(&report)
     }
 
     /// Lets the other tasks of this core run if this one has held it for a while.
     /// All of a core's tasks share one glommio task queue, where `yield_if_needed`
-    /// never yields, so this yields within the queue once [`YIELD_AFTER`] has passed:
-    /// a long path command or a burst of large scans then lets small requests through.
+    /// never yields, so this yields within the queue once [`YIELD_AFTER`] has passed;
+    /// the executor's preempt timer ([`PREEMPT_AFTER`]) makes such a yield also poll
+    /// for I/O, so requests that arrived meanwhile are read and served: a long path
+    /// command, a large archive or a burst of large scans lets small requests through.
     pub async fn yield_if_busy(&self) {
         if self.last_yield.get().elapsed() >= YIELD_AFTER {
             glommio::executor().yield_now().await;

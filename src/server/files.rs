@@ -39,6 +39,8 @@ pub enum FileOutcome {
     Found(Vec<String>),
     /// A zero-length file (clamd skips it and says `Empty file` at top level).
     Empty,
+    /// Over `max_file_size`: not read (clamd answers OK, KAV `NON_SCANNED (SKIPPED)`).
+    TooLarge,
     /// Not readable by us, or outside the allowed roots.
     AccessDenied,
     /// Another failure, with clamd's wording.
@@ -203,7 +205,7 @@ pub async fn scan_file(core: &Core, path: &Path, all_matches: bool) -> FileOutco
         all_matches,
         false,
         deadline,
-        |scanned| scanned.map_or_else(|o| o, outcome_of),
+        clamd_outcome,
     )
     .await
 }
@@ -264,7 +266,7 @@ pub async fn scan_fd(
             all_matches,
             false,
             scan_deadline(core),
-            |scanned| scanned.map_or_else(|o| o, outcome_of),
+            clamd_outcome,
         )
         .await),
         _ => Err(NotRegular),
@@ -310,7 +312,7 @@ async fn scan_open_file<R>(
     // not reported.
     let limit = core.shared.config.limits.max_file_size;
     if limit != 0 && size > limit {
-        return reply(Err(FileOutcome::Clean));
+        return reply(Err(FileOutcome::TooLarge));
     }
     // The core's buffer is taken out for the scan, which yields: another file scan
     // on this core meanwhile reads into a buffer of its own.
@@ -351,6 +353,16 @@ fn read_whole(file: &File, size: u64, buf: &mut Vec<u8>) -> io::Result<()> {
     }
     buf.truncate(at);
     Ok(())
+}
+
+/// What clamd answers for a file: the deep scan's outcome, or why it was not
+/// scanned; a file over `max_file_size` is clean, as clamd without `AlertExceedsMax`.
+fn clamd_outcome(scanned: Result<&DeepReport<'_>, FileOutcome>) -> FileOutcome {
+    match scanned {
+        Ok(report) => outcome_of(report),
+        Err(FileOutcome::TooLarge) => FileOutcome::Clean,
+        Err(other) => other,
+    }
 }
 
 /// A deep scan's report as a clamd file outcome: every detection (one unless

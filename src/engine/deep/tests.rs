@@ -92,9 +92,11 @@ fn nesting_past_max_recursion_is_not_opened() {
         },
         ..whole_tree()
     };
+    // As clamd: with a limit of 2, depth 2 is not reached; the container at depth 1
+    // is not opened.
     let got = run(&nested(4, MARK), options);
-    assert_eq!(got.len(), 3, "depths 0, 1, 2: {got:?}");
-    assert_eq!(got[2].1, Overall::NotScanned(Skip::MaxDepth));
+    assert_eq!(got.len(), 2, "depths 0, 1: {got:?}");
+    assert_eq!(got[1].1, Overall::NotScanned(Skip::MaxDepth));
     assert_eq!(got[0].1, Overall::NotScanned(Skip::MaxDepth), "reported up");
 }
 
@@ -137,11 +139,11 @@ fn size_ratio_and_file_limits_skip_with_their_reason() {
     let got = run(
         &nested(3, MARK),
         limit(DeepLimits {
-            max_files: 2,
+            max_files: 3,
             ..DeepLimits::default()
         }),
     );
-    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!(got.len(), 3, "the top and 2 members: {got:?}");
     assert_eq!(got[0].1, Overall::NotScanned(Skip::TooManyFiles));
 }
 
@@ -237,4 +239,29 @@ fn a_large_object_is_scanned_a_window_per_step() {
     );
     let whole = DeepScan::new(&engine, Blob::borrowed(&data), whole_tree()).run(&mut scanner);
     assert_eq!(whole.top().overall(), report.top().overall());
+}
+
+#[test]
+fn hostile_names_are_cut() {
+    let long = "n".repeat(10_000);
+    let mut data = MARK.to_vec();
+    for _ in 0..30 {
+        data = gzip(&long, &data);
+    }
+    let options = DeepOptions {
+        limits: DeepLimits {
+            max_recursion: 41,
+            ..DeepLimits::default()
+        },
+        ..whole_tree()
+    };
+    let got = run(&data, options);
+    assert_eq!(got.len(), 31);
+    assert!(
+        got.iter()
+            .all(|(p, _, _)| p.len() <= MAX_PATH + MAX_NAME + 16),
+        "paths bounded"
+    );
+    assert_eq!(got[1].0.len(), MAX_NAME);
+    assert_eq!(got[30].1, Overall::Detected("Deep.Mark.UNOFFICIAL"));
 }

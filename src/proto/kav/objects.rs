@@ -8,14 +8,28 @@ use std::borrow::Cow;
 
 use super::response::{ObjectResult, Reason, ScanResult};
 use crate::engine::{DeepReport, ObjectReport, Overall};
+use crate::formats::Skip;
 
 /// The result of one object as KAV words it.
 pub fn result_of<'a>(object: &ObjectReport<'a>) -> ScanResult<'a> {
     match object.overall() {
         Overall::Detected(name) => ScanResult::Detect(name),
         Overall::Error(_) => ScanResult::ServerError,
-        Overall::NotScanned(skip) => ScanResult::NonScanned(Reason::parse(skip.kav_reason())),
+        Overall::NotScanned(skip) => ScanResult::NonScanned(Some(reason_of(skip))),
         Overall::Clean => ScanResult::Clean,
+    }
+}
+
+/// Why a sub-object was not scanned, in the KAV vocabulary.
+pub fn reason_of(skip: Skip) -> Reason {
+    match skip {
+        Skip::PasswordProtected => Reason::PasswordProtected,
+        Skip::Corrupted => Reason::Corrupted,
+        Skip::MaxDepth => Reason::MaxDepthExceeded,
+        Skip::Timeout => Reason::Canceled,
+        Skip::TooLarge | Skip::RatioExceeded | Skip::TooManyFiles | Skip::Unsupported => {
+            Reason::Skipped
+        }
     }
 }
 

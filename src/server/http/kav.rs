@@ -429,7 +429,9 @@ impl ScanAnswer<'_> {
         reply: &mut Reply,
         report: &DeepReport<'_>,
     ) -> u16 {
-        if report.timed_out {
+        // Out of time with nothing found: the vendor's timeout answer. A detection
+        // made before the deadline is answered (the verdict cannot get better).
+        if report.timed_out && report.detections().next().is_none() {
             return self.write(core, api, reply, None);
         }
         let (top, subs) = objects::results_of(report, self.object);
@@ -535,6 +537,9 @@ async fn scan_path(
         match scanned {
             Ok(report) => answer.write_report(core, req.api, reply, report),
             Err(FileOutcome::Clean | FileOutcome::Empty) => not_scanned(ScanResult::Clean),
+            Err(FileOutcome::TooLarge) => {
+                not_scanned(ScanResult::NonScanned(Some(Reason::Skipped)))
+            }
             Err(FileOutcome::Found(_)) => not_scanned(ScanResult::ServerError),
             Err(FileOutcome::AccessDenied) => {
                 not_scanned(ScanResult::NonScanned(Some(Reason::AccessDenied)))
