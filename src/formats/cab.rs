@@ -146,12 +146,17 @@ fn directory(data: &[u8]) -> Option<(Vec<Folder>, Vec<File>)> {
         }
     }
     let mut folders = Vec::with_capacity(folder_count);
+    // Folders do not share data blocks, and a block header is 8 bytes: more blocks
+    // than that are folders pointing at the same blocks (65535 folders of 65535
+    // blocks each would be billions of steps).
+    let mut budget = data.len() / 8 + 1;
     for _ in 0..folder_count {
         let mut block = b.u32(at)? as usize;
         let blocks = b.u16(at + 4)?;
         let quantum = b.u16(at + 6)? & 0x000f == 2;
         at = at.checked_add(8 + folder_reserve)?;
         let (mut packed, mut unpacked) = (0u64, 0u64);
+        budget = budget.checked_sub(usize::from(blocks))?;
         for _ in 0..blocks {
             let size = b.u16(block.checked_add(4)?)? as usize;
             unpacked += u64::from(b.u16(block.checked_add(6)?)?);

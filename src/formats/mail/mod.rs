@@ -26,10 +26,10 @@ pub mod uu;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Range;
 
-use mail_parser::{Encoding, MessageParser, MimeHeaders, PartType};
+use mail_parser::{Encoding, Message, MessageParser, MimeHeaders, PartType};
 
 use super::blob::Blob;
 use super::unpack::{Budget, Child, Next, Skip, Unpacker};
@@ -80,7 +80,12 @@ struct UuJob<'a> {
 
 /// Unique child names.
 #[derive(Default)]
-struct Names(HashSet<String>);
+struct Names {
+    taken: HashSet<String>,
+    /// The last suffix tried per base name, so thousands of parts with one name cost
+    /// linear time, not quadratic.
+    suffix: HashMap<String, usize>,
+}
 
 impl Names {
     fn unique(&mut self, name: &str) -> String {
@@ -98,9 +103,9 @@ impl Names {
         let clean = clean.trim();
         let base = if clean.is_empty() { "unnamed" } else { clean };
         let mut candidate = base.to_owned();
-        let mut n = 1;
-        while !self.0.insert(candidate.clone()) {
-            n += 1;
+        let n = self.suffix.entry(base.to_owned()).or_insert(1);
+        while !self.taken.insert(candidate.clone()) {
+            *n += 1;
             candidate = format!("{base}~{n}");
         }
         candidate
@@ -156,58 +161,14 @@ struct Mime<'a> {
 impl<'a> Mime<'a> {
     fn open(data: Blob<'a>) -> Result<Self, Skip> {
         let mut names = Names::default();
-        let mut leaves = VecDeque::new();
-        {
-            let message = MessageParser::new()
-                .parse(&data[..])
-                .ok_or(Skip::Corrupted)?;
-            let parts = &message.parts;
-            if parts.is_empty() {
-                return Err(Skip::Corrupted);
-            }
-            // Walk the part tree from the root (part 0) in order, without recursion (a
-            // message may nest multiparts thousands deep); child ids only ever grow, which
-            // rules out cycles.
-            let mut stack: Vec<(usize, Vec<usize>)> = vec![(0, vec![1])];
-            while let Some((id, path)) = stack.pop() {
-                let Some(part) = parts.get(id) else { continue };
-                if let PartType::Multipart(children) = &part.body {
-                    for (i, &child) in children.iter().enumerate().rev() {
-                        let child = child as usize;
-                        if child > id {
-                            let mut p = path.clone();
-                            p.push(i + 1);
-                            stack.push((child, p));
-                        }
-                    }
-                    continue;
-                }
-                let len = data.len();
-                let start = (part.offset_body as usize).min(len);
-                let mut end = part.offset_end as usize;
-                if end < start || end > len {
-                    end = len;
-                }
-                let transfer = match part.encoding {
-                    Encoding::Base64 => Transfer::Base64,
-                    Encoding::QuotedPrintable => Transfer::QuotedPrintable,
-                    Encoding::None => Transfer::Plain,
-                };
-                let section = if id == 0 && path.len() == 1 {
-                    "part-1".to_owned()
-                } else {
-                    let rest: Vec<String> = path[1..].iter().map(|n| n.to_string()).collect();
-                    format!("part-{}", rest.join("."))
-                };
-                let name = part.attachment_name().map(str::to_owned).unwrap_or(section);
-                leaves.push_back(Leaf {
-                    name: names.unique(&name),
-                    range: start..end,
-                    transfer,
-                    text: matches!(part.body, PartType::Text(_) | PartType::Html(_)),
-                });
-            }
-        }
+        // `mail-parser` promises not to panic; should it anyway on some input, that
+        // message is reported corrupted rather than failing the whole scan.
+        let leaves = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            parse_leaves(&data, &mut names)
+        }))
+        .ok()
+        .flatten()
+        .ok_or(Skip::Corrupted)?;
         Ok(Mime {
             data,
             leaves,
@@ -215,6 +176,61 @@ impl<'a> Mime<'a> {
             names,
         })
     }
+}
+
+/// The leaf parts of the message in `data`, in order; `None` when nothing parses.
+fn parse_leaves(data: &[u8], names: &mut Names) -> Option<VecDeque<Leaf>> {
+    let mut leaves = VecDeque::new();
+    let message = MessageParser::new().parse(data)?;
+    let parts = &message.parts;
+    if parts.is_empty() {
+        drop_flat(message);
+        return None;
+    }
+    // Walk the part tree from the root (part 0) in order, without recursion (a
+    // message may nest multiparts thousands deep); child ids only ever grow, which
+    // rules out cycles.
+    let mut stack: Vec<(usize, Vec<usize>)> = vec![(0, vec![1])];
+    while let Some((id, path)) = stack.pop() {
+        let Some(part) = parts.get(id) else { continue };
+        if let PartType::Multipart(children) = &part.body {
+            for (i, &child) in children.iter().enumerate().rev() {
+                let child = child as usize;
+                if child > id {
+                    let mut p = path.clone();
+                    p.push(i + 1);
+                    stack.push((child, p));
+                }
+            }
+            continue;
+        }
+        let len = data.len();
+        let start = (part.offset_body as usize).min(len);
+        let mut end = part.offset_end as usize;
+        if end < start || end > len {
+            end = len;
+        }
+        let transfer = match part.encoding {
+            Encoding::Base64 => Transfer::Base64,
+            Encoding::QuotedPrintable => Transfer::QuotedPrintable,
+            Encoding::None => Transfer::Plain,
+        };
+        let section = if id == 0 && path.len() == 1 {
+            "part-1".to_owned()
+        } else {
+            let rest: Vec<String> = path[1..].iter().map(|n| n.to_string()).collect();
+            format!("part-{}", rest.join("."))
+        };
+        let name = part.attachment_name().map(str::to_owned).unwrap_or(section);
+        leaves.push_back(Leaf {
+            name: names.unique(&name),
+            range: start..end,
+            transfer,
+            text: matches!(part.body, PartType::Text(_) | PartType::Html(_)),
+        });
+    }
+    drop_flat(message);
+    Some(leaves)
 }
 
 impl<'a> Unpacker<'a> for Mime<'a> {
@@ -246,6 +262,20 @@ impl<'a> Unpacker<'a> for Mime<'a> {
                 queue_uu(&decoded, &mut self.names, &mut self.uu);
             }
             return Next::Object(Child::new(leaf.name, decoded));
+        }
+    }
+}
+
+/// Drops a parsed message without recursion: `mail-parser` nests a message/rfc822
+/// part's message inside its part, and the compiler's recursive drop overflows the
+/// stack on some ten thousand levels (a few hundred kilobytes of headers).
+fn drop_flat(message: Message<'_>) {
+    let mut work = vec![message];
+    while let Some(mut m) = work.pop() {
+        for part in &mut m.parts {
+            if let PartType::Message(inner) = std::mem::take(&mut part.body) {
+                work.push(inner);
+            }
         }
     }
 }

@@ -51,6 +51,10 @@ fn mail_python_sample_yields_every_part_decoded() {
     assert_eq!(got[2].1, EICAR);
     // The nested message is one child, the message itself; it opens as mail again.
     assert!(got[3].1.starts_with(b"From: inner@example.com"));
+    assert!(
+        memchr::memmem::find(&got[3].1, b"8521594937811595794").is_none(),
+        "the outer boundary is not part of the nested message"
+    );
     let inner = children(Format::Mail, &got[3].1);
     let names: Vec<&str> = inner.iter().map(|c| c.0.as_str()).collect();
     assert_eq!(names, ["part-1", "inner.bin"]);
@@ -73,6 +77,11 @@ fn mail_plain_message_with_uu_and_duplicate_names() {
     let got = children(Format::Mail, msg);
     let names: Vec<&str> = got.iter().map(|c| c.0.as_str()).collect();
     assert_eq!(names, ["a_.._x", "x", "part-1"]);
+    let mut names = Names::default();
+    let many: Vec<String> = (0..5).map(|_| names.unique("a")).collect();
+    assert_eq!(many, ["a", "a~2", "a~3", "a~4", "a~5"]);
+    assert_eq!(names.unique("a~6"), "a~6");
+    assert_eq!(names.unique("a"), "a~7");
     assert!(open(Format::Mail, Blob::borrowed(b"")).is_err());
 }
 
@@ -214,5 +223,28 @@ fn mail_mbox_uu_survive_prefixes_and_flips() {
             }
             run(format, &d);
         }
+    }
+}
+
+#[test]
+fn mail_deep_nesting_does_not_overflow() {
+    for depth in [100, 2000, 50_000] {
+        let mut msg = Vec::new();
+        for _ in 0..depth {
+            msg.extend_from_slice(b"Content-Type: message/rfc822\n\n");
+        }
+        msg.extend_from_slice(b"Subject: x\n\nbody\n");
+        if let Ok(u) = open(Format::Mail, Blob::borrowed(&msg)) {
+            drain_with(u, Budget::default());
+        }
+        let mut msg = Vec::new();
+        for i in 0..depth {
+            msg.extend_from_slice(
+                format!("Content-Type: multipart/mixed; boundary=b{i}\n\n--b{i}\n").as_bytes(),
+            );
+        }
+        msg.extend_from_slice(b"\nleaf\n");
+        let got = children(Format::Mail, &msg);
+        assert_eq!(got.len(), 1, "{depth}");
     }
 }
