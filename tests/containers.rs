@@ -29,6 +29,9 @@ use support::eicar;
 // ---------------------------------------------------------------------------------
 // The CLI.
 
+/// Expected detections: (sub-object path pattern, what).
+type Expected = Vec<(String, Want)>;
+
 /// `ringscan scan --no-cache --db DB ARGS FILES`: (exit code, stdout).
 fn ringscan(w: &Work, args: &[&str], files: &[&Path]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_ringscan"))
@@ -707,8 +710,26 @@ fn encrypted_zip_and_7z() {
             "eicar.com",
         ],
     );
-    let mut s = Server::start(&w.db, &[]);
     let mut problems = Vec::new();
+    // The CLI: the member not scanned, the archive OK (as clamscan without
+    // --alert-encrypted), the JSON's top and member password protected.
+    for name in ["enc.zip", "enc.7z"] {
+        let file = w.path().join(name);
+        let f = file.to_str().unwrap();
+        let (code, out) = ringscan(&w, &["-v"], &[&file]);
+        let want = format!("{f}//eicar.com: Not scanned (password protected)\n{f}: OK\n");
+        if (code, out.as_str()) != (0, want.as_str()) {
+            problems.push(format!("CLI -v {name}: exit {code}\n{out}"));
+        }
+        let v = scan_json(&w, &[], &file);
+        let member = v3_sub(&v, "//eicar.com").map(|o| result(o).to_owned());
+        if result(&v) != "NON_SCANNED (PASSWORD PROTECTED)"
+            || member.as_deref() != Some("NON_SCANNED (PASSWORD PROTECTED)")
+        {
+            problems.push(format!("CLI --json {name}: {v}"));
+        }
+    }
+    let mut s = Server::start(&w.db, &[]);
     for (name, sub) in [
         ("enc.zip", Some("//eicar.com")),
         ("enc.7z", Some("//eicar.com")),
@@ -748,13 +769,18 @@ fn encrypted_zip_and_7z() {
 }
 
 /// A 42.zip-style bomb: each level is one zip reused as all 16 members of the next; the
-/// leaves are 64 MiB of zeros (deflated once, 64 KiB). 16^3 leaves, 256 GiB in all.
-fn bomb() -> Vec<u8> {
+/// leaves are 64 MiB of zeros (deflated once, 64 KiB). `levels` levels of 16: 16^3
+/// leaves are 256 GiB in all. With `lying`, every header declares the leaves 1000 bytes
+/// long: only decoding finds out.
+fn bomb(levels: usize, lying: bool) -> Vec<u8> {
     let zeros = vec![0u8; 64 << 20];
-    let leaf = ZipEntry::deflated("zeros.bin", &zeros);
+    let mut leaf = ZipEntry::deflated("zeros.bin", &zeros);
     drop(zeros);
+    if lying {
+        leaf.size = 1000;
+    }
     let mut level: Vec<ZipEntry> = (0..16).map(|i| leaf.renamed(&format!("{i}.bin"))).collect();
-    for depth in 0..2 {
+    for depth in 0..levels - 1 {
         let zip = containers::zip_of(&level);
         let entry = ZipEntry::deflated("x", &zip);
         level = (0..16)
@@ -764,28 +790,49 @@ fn bomb() -> Vec<u8> {
     containers::zip_of(&level)
 }
 
-#[test]
-fn zip_bomb_is_refused_quickly_with_bounded_memory() {
+/// Scans `data` over KAV v3.1 and INSTREAM; asserts both answer within 10 s with the
+/// bomb not scanned (skipped, or the lie found: corrupted) and nothing found, memory
+/// bounded, and the server serving after.
+fn assert_bomb_refused(what: &str, data: &[u8]) {
     let w = Work::new();
-    let data = bomb();
-    assert!(data.len() < 2 << 20, "bomb of {} bytes", data.len());
+    assert!(data.len() < 2 << 20, "{what}: bomb of {} bytes", data.len());
     let mut s = Server::start(&w.db, &[]);
     let t = Instant::now();
-    let v = s.scanmemory(1, &data);
+    let v = s.scanmemory(1, data);
     let kav = t.elapsed();
     let t = Instant::now();
-    let r = s.instream(&data);
+    let r = s.instream(data);
     let clamd = t.elapsed();
     let hwm = s.mem_kib("VmHWM");
+    eprintln!(
+        "{what}: {} bytes: scanmemory {kav:?}, INSTREAM {clamd:?}, VmHWM {hwm} KiB, {} sub-objects:\n{}",
+        data.len(),
+        subs(&v).len(),
+        listing(&v).lines().take(6).collect::<Vec<_>>().join("\n")
+    );
     assert!(
         kav < Duration::from_secs(10) && clamd < Duration::from_secs(10),
-        "scanmemory {kav:?}, INSTREAM {clamd:?}"
+        "{what}: scanmemory {kav:?}, INSTREAM {clamd:?}"
     );
-    assert_eq!(result(&v), "NON_SCANNED", "{v}");
-    assert_eq!(v["reason"], "Skipped", "{v}");
-    assert_eq!(r, "stream: OK");
-    assert!(hwm < 1 << 20, "VmHWM {hwm} KiB");
+    assert_eq!(result(&v), "NON_SCANNED", "{what}: {}", v["reason"]);
+    assert!(
+        v["reason"] == "Skipped" || v["reason"] == "Corrupted",
+        "{what}: {}",
+        v["reason"]
+    );
+    assert_eq!(r, "stream: OK", "{what}");
+    assert!(hwm < 1 << 20, "{what}: VmHWM {hwm} KiB");
     s.assert_serves();
+}
+
+#[test]
+fn zip_bomb_is_refused_quickly_with_bounded_memory() {
+    assert_bomb_refused("42.zip-style bomb", &bomb(3, false));
+}
+
+#[test]
+fn zip_bomb_with_lying_sizes_is_refused_quickly() {
+    assert_bomb_refused("bomb declaring 1000-byte leaves", &bomb(2, true));
 }
 
 /// A zip nested `depth` times (each holding the next as `level-N.zip`) around
@@ -1141,4 +1188,129 @@ fn max_recursion_counts_like_clamscan() {
         }
     }
     assert!(table.is_empty(), "FOUND (true) per file:\n{table}");
+}
+
+/// The server sees what the CLI sees: every container of the CLI tests, EICAR and the
+/// marker at every level, through clamd INSTREAM (found), KAV v3.1 scanmemory
+/// (`memory//path` sub-objects) and v3.0 scanfile (`/path//path`).
+#[test]
+fn server_sees_every_level() {
+    let w = Work::new();
+    let mut cases: Vec<(String, Vec<u8>, Expected)> = Vec::new();
+    for kind in Kind::ALL {
+        let file = w.path().join(format!("outer.{}", kind.ext()));
+        let expect = nested(&w, kind, 3, &|_| (true, true), &file);
+        cases.push((kind.ext().into(), fs::read(&file).unwrap(), expect));
+    }
+    let (eml, mbox) = build_mail(&w);
+    let pairs = |v: &[(&str, Want)]| -> Vec<(String, Want)> {
+        v.iter().map(|(p, k)| (p.to_string(), *k)).collect()
+    };
+    cases.push((
+        "eml".into(),
+        fs::read(&eml).unwrap(),
+        pairs(&[
+            ("eicar.com", Want::Eicar),
+            ("*", Want::Marker),
+            ("*//inner-eicar.com", Want::Eicar),
+        ]),
+    ));
+    cases.push((
+        "mbox".into(),
+        fs::read(&mbox).unwrap(),
+        pairs(&[("*//eicar.com", Want::Eicar), ("*//*", Want::Marker)]),
+    ));
+    cases.push((
+        "pdf".into(),
+        fs::read(build_pdf(&w, "doc.pdf")).unwrap(),
+        pairs(&[("*", Want::Eicar), ("*", Want::Marker)]),
+    ));
+    cases.push((
+        "doc".into(),
+        ole2_doc(&w),
+        pairs(&[("*eicar", Want::Eicar), ("*WordDocument", Want::Marker)]),
+    ));
+    cases.push((
+        "rtf".into(),
+        rtf_doc(&w),
+        pairs(&[("**", Want::Eicar), ("**", Want::Marker)]),
+    ));
+    cases.push((
+        "hqx".into(),
+        binhex("eicar.com", &eicar()),
+        pairs(&[("*", Want::Eicar)]),
+    ));
+    let mut s = Server::start(&w.db, &[]);
+    let mut problems = Vec::new();
+    for (name, data, expect) in &cases {
+        let r = s.instream(data);
+        if !(r.starts_with("stream: ") && r.ends_with(" FOUND")) {
+            problems.push(format!("{name} INSTREAM: {r}"));
+        }
+        let v = s.scanmemory(1, data);
+        for p in check_found(&v, "memory", expect) {
+            problems.push(format!("{name} scanmemory v3.1: {p}\n{}", listing(&v)));
+        }
+        let file = format!("outer.{name}");
+        let v = s.scanfile(0, &file, data);
+        let top = s.root.join(&file);
+        for p in check_found(&v, top.to_str().unwrap(), expect) {
+            problems.push(format!("{name} scanfile v3.0: {p}\n{}", listing(&v)));
+        }
+    }
+    s.assert_serves();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Damaged archives (the first half; EICAR the first member, its data whole before the
+/// cut): no expectation of our own, clamscan and ringscan must agree per file.
+#[test]
+#[ignore = "product: a truncated cabinet is refused whole as corrupted (formats/cab.rs open: \
+            directory() or Cabinet::new fails), where clamscan extracts the members whose \
+            data is present and finds EICAR"]
+fn clamscan_agrees_on_damaged_archives() {
+    let w = Work::new();
+    let dir = w.sub("files");
+    let stage = w.sub("damaged");
+    put(&stage, "a-eicar.com", &eicar());
+    put(&stage, "b-noise.bin", &support::noise(100_000, 8));
+    put(&stage, "c-marker.bin", &w.marked(8));
+    let mut files = Vec::new();
+    for kind in [
+        Kind::Zip,
+        Kind::SevenZip,
+        Kind::TarGz,
+        Kind::Tar,
+        Kind::Cab,
+        Kind::Cpio,
+    ] {
+        let whole = w.path().join(format!("whole.{}", kind.ext()));
+        kind.pack(&stage, &whole);
+        let data = fs::read(&whole).unwrap();
+        files.push(put(
+            &dir,
+            &format!("half.{}", kind.ext()),
+            &data[..data.len() / 2],
+        ));
+    }
+    let out = Command::new("clamscan")
+        .args(["--no-summary", "--allmatch", "-d"])
+        .arg(&w.db)
+        .args(&files)
+        .output()
+        .expect("clamscan");
+    let clam_out = String::from_utf8_lossy(&out.stdout).into_owned();
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let (_, ring_out) = ringscan(&w, &["--allmatch"], &refs);
+    let clam = verdicts("clamscan", &clam_out, &files);
+    let ring = verdicts("ringscan", &ring_out, &files);
+    let table: String = clam
+        .iter()
+        .filter(|(n, c)| ring[*n] != **c)
+        .map(|(n, c)| format!("  {n}: clamscan {c}, ringscan {}\n", ring[n]))
+        .collect();
+    assert!(
+        table.is_empty(),
+        "FOUND (true) per file:\n{table}--- clamscan ---\n{clam_out}--- ringscan ---\n{ring_out}"
+    );
 }
