@@ -58,6 +58,9 @@ fn scan_json(w: &Work, args: &[&str], file: &Path) -> Value {
     all.extend_from_slice(args);
     let (_, out) = ringscan(w, &all, &[file]);
     let line = out.lines().next().expect("a JSON line");
+    if std::env::var_os("CONTAINERS_SHOW").is_some() {
+        eprintln!("SHOW {}", listing(&serde_json::from_str(line).unwrap()));
+    }
     serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
 }
 
@@ -295,10 +298,10 @@ fn mail_every_level() {
     let v = scan_json(&w, &[], &eml);
     let expect: Vec<(String, Want)> = [
         ("eicar.com", Want::Eicar),
-        ("*", Want::Marker),       // the quoted-printable body
-        ("**uu.com", Want::Eicar), // the uuencoded block
-        ("*//inner-eicar.com", Want::Eicar),
-        ("*//inner-marker.bin", Want::Marker),
+        ("part-1", Want::Marker), // the quoted-printable body
+        ("uu.com", Want::Eicar),  // the uuencoded block
+        ("inner.eml//inner-eicar.com", Want::Eicar),
+        ("inner.eml//inner-marker.bin", Want::Marker),
     ]
     .iter()
     .map(|(p, k)| (p.to_string(), *k))
@@ -312,10 +315,13 @@ fn mbox_of_three_messages() {
     let (_, mbox) = build_mail(&w);
     let v = scan_json(&w, &[], &mbox);
     let top = mbox.to_str().unwrap();
-    let expect: Vec<(String, Want)> = [("*//eicar.com", Want::Eicar), ("*//*", Want::Marker)]
-        .iter()
-        .map(|(p, k)| (p.to_string(), *k))
-        .collect();
+    let expect: Vec<(String, Want)> = [
+        ("message-2//eicar.com", Want::Eicar),
+        ("message-3//part-1", Want::Marker),
+    ]
+    .iter()
+    .map(|(p, k)| (p.to_string(), *k))
+    .collect();
     assert_found(&v, top, &expect);
     // Three messages, each its own sub-object; the first is clean.
     let messages: Vec<&Value> = subs(&v)
@@ -343,8 +349,8 @@ fn ole2_every_level() {
     let doc = put(w.path(), "doc.doc", &ole2_doc(&w));
     let v = scan_json(&w, &[], &doc);
     let expect = vec![
-        ("*eicar".to_string(), Want::Eicar),
-        ("*WordDocument".to_string(), Want::Marker),
+        ("ObjectPool/_1234/eicar".to_string(), Want::Eicar),
+        ("WordDocument".to_string(), Want::Marker),
     ];
     assert_found(&v, doc.to_str().unwrap(), &expect);
     // In a zip.
@@ -355,8 +361,11 @@ fn ole2_every_level() {
     );
     let v = scan_json(&w, &[], &z);
     let expect = vec![
-        ("docs/doc.doc//*eicar".to_string(), Want::Eicar),
-        ("docs/doc.doc//*WordDocument".to_string(), Want::Marker),
+        (
+            "docs/doc.doc//ObjectPool/_1234/eicar".to_string(),
+            Want::Eicar,
+        ),
+        ("docs/doc.doc//WordDocument".to_string(), Want::Marker),
     ];
     assert_found(&v, z.to_str().unwrap(), &expect);
 }
@@ -395,9 +404,10 @@ fn pdf_flate_streams() {
     let w = Work::new();
     let pdf = build_pdf(&w, "doc.pdf");
     let v = scan_json(&w, &[], &pdf);
+    // Streams are named after their objects (`obj-N-GEN`).
     let expect = vec![
-        ("*".to_string(), Want::Eicar),
-        ("*".to_string(), Want::Marker),
+        ("obj-5-0".to_string(), Want::Eicar),
+        ("obj-4-0".to_string(), Want::Marker),
     ];
     assert_found(&v, pdf.to_str().unwrap(), &expect);
     // In a zip.
@@ -408,8 +418,8 @@ fn pdf_flate_streams() {
     );
     let v = scan_json(&w, &[], &z);
     let expect = vec![
-        ("doc.pdf//*".to_string(), Want::Eicar),
-        ("doc.pdf//*".to_string(), Want::Marker),
+        ("doc.pdf//obj-5-0".to_string(), Want::Eicar),
+        ("doc.pdf//obj-4-0".to_string(), Want::Marker),
     ];
     assert_found(&v, z.to_str().unwrap(), &expect);
 }
@@ -451,12 +461,11 @@ fn rtf_objdata() {
     let w = Work::new();
     let rtf = put(w.path(), "doc.rtf", &rtf_doc(&w));
     let v = scan_json(&w, &[], &rtf);
-    // The object is either the OLE1 native data or the whole OLE1 object; the marker
-    // is in it either way. EICAR is matched by hash, so only the native data (what
-    // ClamAV extracts) carries it.
+    // Each object is its OLE1 native data (EICAR is matched by hash: the exact bytes),
+    // named after its class.
     let expect = vec![
-        ("**".to_string(), Want::Eicar),
-        ("**".to_string(), Want::Marker),
+        ("Package".to_string(), Want::Eicar),
+        ("Package".to_string(), Want::Marker),
     ];
     assert_found(&v, rtf.to_str().unwrap(), &expect);
 }
@@ -530,13 +539,17 @@ fn binhex_data_fork() {
     let w = Work::new();
     let hqx = put(w.path(), "eicar.hqx", &binhex("eicar.com", &eicar()));
     let v = scan_json(&w, &[], &hqx);
-    assert_found(&v, hqx.to_str().unwrap(), &[("*".to_string(), Want::Eicar)]);
+    assert_found(
+        &v,
+        hqx.to_str().unwrap(),
+        &[("eicar.com".to_string(), Want::Eicar)],
+    );
     let hqx = put(w.path(), "marker.hqx", &binhex("marker.bin", &w.marked(9)));
     let v = scan_json(&w, &[], &hqx);
     assert_found(
         &v,
         hqx.to_str().unwrap(),
-        &[("*".to_string(), Want::Marker)],
+        &[("marker.bin".to_string(), Want::Marker)],
     );
 }
 
@@ -1211,34 +1224,41 @@ fn server_sees_every_level() {
         fs::read(&eml).unwrap(),
         pairs(&[
             ("eicar.com", Want::Eicar),
-            ("*", Want::Marker),
-            ("*//inner-eicar.com", Want::Eicar),
+            ("part-1", Want::Marker),
+            ("uu.com", Want::Eicar),
+            ("inner.eml//inner-eicar.com", Want::Eicar),
         ]),
     ));
     cases.push((
         "mbox".into(),
         fs::read(&mbox).unwrap(),
-        pairs(&[("*//eicar.com", Want::Eicar), ("*//*", Want::Marker)]),
+        pairs(&[
+            ("message-2//eicar.com", Want::Eicar),
+            ("message-3//part-1", Want::Marker),
+        ]),
     ));
     cases.push((
         "pdf".into(),
         fs::read(build_pdf(&w, "doc.pdf")).unwrap(),
-        pairs(&[("*", Want::Eicar), ("*", Want::Marker)]),
+        pairs(&[("obj-5-0", Want::Eicar), ("obj-4-0", Want::Marker)]),
     ));
     cases.push((
         "doc".into(),
         ole2_doc(&w),
-        pairs(&[("*eicar", Want::Eicar), ("*WordDocument", Want::Marker)]),
+        pairs(&[
+            ("ObjectPool/_1234/eicar", Want::Eicar),
+            ("WordDocument", Want::Marker),
+        ]),
     ));
     cases.push((
         "rtf".into(),
         rtf_doc(&w),
-        pairs(&[("**", Want::Eicar), ("**", Want::Marker)]),
+        pairs(&[("Package", Want::Eicar), ("Package", Want::Marker)]),
     ));
     cases.push((
         "hqx".into(),
         binhex("eicar.com", &eicar()),
-        pairs(&[("*", Want::Eicar)]),
+        pairs(&[("eicar.com", Want::Eicar)]),
     ));
     let mut s = Server::start(&w.db, &[]);
     let mut problems = Vec::new();
@@ -1312,5 +1332,37 @@ fn clamscan_agrees_on_damaged_archives() {
     assert!(
         table.is_empty(),
         "FOUND (true) per file:\n{table}--- clamscan ---\n{clam_out}--- ringscan ---\n{ring_out}"
+    );
+}
+
+/// Every sub-object is reported once, under a path of its own: a uuencoded block in a
+/// text part of a message, and two embedded objects of one class in an RTF document.
+#[test]
+#[ignore = "product: a uuencoded block in a mail text part is extracted twice (by the \
+            MIME unpacker, as `mail.eml//uu.com`, and again from the text part recognized as \
+            uuencoded, `mail.eml//part-2//uu.com`); RTF objects share the name of their class \
+            (two `doc.rtf//Package`) where mail makes names unique (`~2`)"]
+fn sub_objects_reported_once_with_distinct_paths() {
+    let w = Work::new();
+    let (eml, _) = build_mail(&w);
+    let v = scan_json(&w, &[], &eml);
+    let uu: Vec<&str> = subs(&v)
+        .iter()
+        .filter_map(|s| s["object"].as_str())
+        .filter(|o| o.ends_with("uu.com"))
+        .collect();
+    let rtf = put(w.path(), "doc.rtf", &rtf_doc(&w));
+    let r = scan_json(&w, &[], &rtf);
+    let mut paths: Vec<&str> = subs(&r)
+        .iter()
+        .filter_map(|s| s["object"].as_str())
+        .collect();
+    let n = paths.len();
+    paths.sort();
+    paths.dedup();
+    assert!(
+        uu.len() == 1 && paths.len() == n,
+        "uuencoded block at {uu:?}; RTF sub-objects:\n{}",
+        listing(&r)
     );
 }
