@@ -1502,3 +1502,61 @@ fn max_filesize_trims_members_like_clamscan() {
         "FOUND (true) with --max-filesize 1M:\n{table}"
     );
 }
+
+/// One object through a chain of different formats: an OLE2 document holding EICAR and
+/// the marker, in a cpio, in a cab, in a 7z, in a tar.xz, in a zip, in a mail
+/// attachment; every path joined with `//`, and clamscan agreeing.
+#[test]
+fn chain_of_formats() {
+    let w = Work::new();
+    let mut data = ole2_doc(&w);
+    let mut name = "doc.doc".to_string();
+    for kind in [
+        Kind::Cpio,
+        Kind::Cab,
+        Kind::SevenZip,
+        Kind::TarXz,
+        Kind::Zip,
+    ] {
+        let stage = tempfile::tempdir_in(w.path()).unwrap();
+        put(stage.path(), &name, &data);
+        let out = w.path().join(format!("chain.{}", kind.ext()));
+        kind.pack(stage.path(), &out);
+        data = fs::read(&out).unwrap();
+        name = format!("chain.{}", kind.ext());
+    }
+    const ATTACH_PY: &str = r#"
+import sys
+from email.message import EmailMessage
+m = EmailMessage()
+m['From'] = 'a@example.com'; m['To'] = 'b@example.com'; m['Subject'] = 'chain'
+m.set_content('see attachment\n')
+m.add_attachment(open(sys.argv[1], 'rb').read(), maintype='application', subtype='zip', filename='chain.zip')
+open(sys.argv[2], 'wb').write(m.as_bytes())
+"#;
+    let zip = w.path().join("chain.zip");
+    let eml = w.path().join("chain.eml");
+    python(
+        w.path(),
+        ATTACH_PY,
+        &[zip.to_str().unwrap(), eml.to_str().unwrap()],
+    );
+    let inner = "chain.zip//chain.tar.xz//*//chain.7z//chain.cab//chain.cpio//doc.doc";
+    let expect = vec![
+        (format!("{inner}//ObjectPool/_1234/eicar"), Want::Eicar),
+        (format!("{inner}//WordDocument"), Want::Marker),
+    ];
+    let v = scan_json(&w, &[], &eml);
+    assert_found(&v, eml.to_str().unwrap(), &expect);
+    let mut s = Server::start(&w.db, &[]);
+    let body = fs::read(&eml).unwrap();
+    let v = s.scanmemory(1, &body);
+    assert_found(&v, "memory", &expect);
+    assert!(s.instream(&body).ends_with(" FOUND"));
+    s.assert_serves();
+    let (clam, ring) = clamscan_and_ringscan(&w, &eml, &[]);
+    assert!(
+        clam.ends_with(" FOUND\n") && ring.ends_with(" FOUND\n"),
+        "clamscan: {clam}ringscan: {ring}"
+    );
+}
