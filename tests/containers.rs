@@ -1560,3 +1560,41 @@ open(sys.argv[2], 'wb').write(m.as_bytes())
         "clamscan: {clam}ringscan: {ring}"
     );
 }
+
+/// `--max-scansize`: three 600 KB members, EICAR last. With 1M, the first is scanned,
+/// the second and third do not fit what is left and are not scanned; EICAR (68 bytes)
+/// still fits and is found. clamscan 1.4.6 differs here by design: its first member
+/// over what is left ends the whole container ("scansize exceeded"), so it reports the
+/// file OK; with 2M both find it.
+#[test]
+fn max_scansize_skips_what_does_not_fit() {
+    let w = Work::new();
+    let mut entries: Vec<ZipEntry> = (0..3)
+        .map(|i| {
+            let text: Vec<u8> = format!("abcdefgh{i}\n").repeat(60_000).into_bytes();
+            ZipEntry::deflated(&format!("n{i}.txt"), &text)
+        })
+        .collect();
+    entries.push(ZipEntry::stored("z-eicar.com", eicar()));
+    let z = put(w.path(), "scan.zip", &containers::zip_of(&entries));
+    let zt = z.to_str().unwrap();
+    let (code, out) = ringscan(
+        &w,
+        &["-v", "--max-scansize", "1M", "--max-ratio", "0"],
+        &[&z],
+    );
+    assert_eq!(code, 1, "{out}");
+    for line in [
+        format!("{zt}//n0.txt: OK"),
+        format!("{zt}//n1.txt: Not scanned (over the size limit)"),
+        format!("{zt}//n2.txt: Not scanned (over the size limit)"),
+        format!("{zt}//z-eicar.com: Win.Test.EICAR_HDB-1.UNOFFICIAL FOUND"),
+    ] {
+        assert!(out.lines().any(|l| l == line), "no {line:?} in\n{out}");
+    }
+    let (clam, ring) = clamscan_and_ringscan(&w, &z, &["--max-scansize", "2M"]);
+    assert!(
+        clam.ends_with(" FOUND\n") && ring.ends_with(" FOUND\n"),
+        "clamscan: {clam}ringscan: {ring}"
+    );
+}
