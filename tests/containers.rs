@@ -1598,3 +1598,71 @@ fn max_scansize_skips_what_does_not_fit() {
         "clamscan: {clam}ringscan: {ring}"
     );
 }
+
+/// A large archive shares its core: while one INSTREAM of a zip that expands to 320 MiB
+/// (16 members of 20 MiB, under every limit) is being scanned on a one-core server,
+/// PINGs on other connections are still answered promptly (the deep scan yields
+/// between unpacker steps).
+#[test]
+fn large_archive_does_not_block_the_core() {
+    let w = Work::new();
+    // Runs of one byte, 200 to 400 long: deflates about 80:1, under the ratio guard.
+    let mut leaf = Vec::with_capacity(20 << 20);
+    let r = support::noise(1 << 20, 42);
+    let mut i = 0;
+    while leaf.len() < 20 << 20 {
+        let len = 200 + usize::from(r[i % r.len()]) * 200 / 256;
+        leaf.extend(std::iter::repeat_n(r[(i + 1) % r.len()] | 1, len));
+        i += 2;
+    }
+    let entry = ZipEntry::deflated("x", &leaf);
+    let mut crc = flate2::Crc::new();
+    crc.update(&leaf);
+    drop(leaf);
+    // Each member different (a scan cache must not make this cheap).
+    let entries: Vec<ZipEntry> = (0..16)
+        .map(|i| {
+            let prefix = format!("member {i}\n");
+            entry.prefixed(&format!("part{i:02}.bin"), prefix.as_bytes(), &crc)
+        })
+        .collect();
+    let data = containers::zip_of(&entries);
+    let s = Server::start(&w.db, &[]);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (reply, pings) = std::thread::scope(|scope| {
+        let scan = scope.spawn(|| {
+            let t = Instant::now();
+            let r = s.instream(&data);
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            (r, t.elapsed())
+        });
+        let mut pings = Vec::new();
+        std::thread::sleep(Duration::from_millis(100));
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            let t = Instant::now();
+            assert_eq!(s.clamd(b"zPING\0"), "PONG\0");
+            pings.push(t.elapsed());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (scan.join().unwrap(), pings)
+    });
+    let worst = pings.iter().max().copied().unwrap_or_default();
+    eprintln!(
+        "{} byte zip scanned in {:?} ({}); {} PINGs meanwhile, the slowest {worst:?}",
+        data.len(),
+        reply.1,
+        reply.0,
+        pings.len()
+    );
+    assert_eq!(reply.0, "stream: OK");
+    assert!(worst < Duration::from_secs(1), "PING latencies {pings:?}");
+    // Every member was scanned.
+    let v = s.scanmemory(1, &data);
+    assert_eq!(result(&v), "CLEAN", "{}", listing(&v));
+    assert_eq!(subs(&v).len(), 16, "{}", listing(&v));
+    assert!(
+        subs(&v).iter().all(|o| result(o) == "CLEAN"),
+        "{}",
+        listing(&v)
+    );
+}

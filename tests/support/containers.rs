@@ -396,6 +396,29 @@ impl ZipEntry {
         }
     }
 
+    /// A deflated entry whose data is `prefix` (a stored block, so each copy differs)
+    /// then this entry's data, whose CRC state is `crc`: the compressed bytes are
+    /// shared, not redone.
+    pub fn prefixed(&self, name: &str, prefix: &[u8], crc: &flate2::Crc) -> ZipEntry {
+        assert_eq!(self.method, 8);
+        let len = prefix.len() as u16;
+        let mut data = vec![0u8]; // BFINAL 0, BTYPE 00 (stored), byte-aligned
+        data.extend_from_slice(&len.to_le_bytes());
+        data.extend_from_slice(&(!len).to_le_bytes());
+        data.extend_from_slice(prefix);
+        data.extend_from_slice(&self.data);
+        let mut all = flate2::Crc::new();
+        all.update(prefix);
+        all.combine(crc);
+        ZipEntry {
+            name: name.into(),
+            method: 8,
+            data: std::rc::Rc::new(data),
+            crc: all.sum(),
+            size: self.size + prefix.len() as u64,
+        }
+    }
+
     /// The same bytes under another name.
     pub fn renamed(&self, name: &str) -> ZipEntry {
         ZipEntry {
