@@ -1700,3 +1700,143 @@ fn large_archive_does_not_block_the_core() {
         listing(&v)
     );
 }
+
+/// Real-world variants of each archive format, each holding EICAR: zip stored, bzip2,
+/// streamed (data descriptors), zip64, Deflate64 and LZMA (made by 7z); 7z with LZMA,
+/// LZMA2, PPMd, BZip2, BCJ2, Copy; tar gnu (long name), pax, v7; cpio odc, bin, crc.
+/// All found. 7z's Deflate and Deflate64 methods have no decoder here (nor in ClamAV):
+/// reported not scanned, never clean.
+#[test]
+fn archive_method_variants() {
+    let w = Work::new();
+    let st = w.sub("stage");
+    put(&st, "eicar.com", &eicar());
+    let long = "d".repeat(120);
+    put(&st, &format!("{long}/eicar.com"), &eicar());
+    let o = |n: &str| w.path().join(n).to_str().unwrap().to_owned();
+    let mut found = Vec::new();
+    let mut zip = |name: &str, args: &[&str]| {
+        let mut a: Vec<&str> = args.to_vec();
+        let out = o(name);
+        a.push(&out);
+        a.push("eicar.com");
+        run(&st, "zip", &a);
+        found.push(name.to_owned());
+    };
+    zip("store.zip", &["-q", "-0"]);
+    zip("bzip2.zip", &["-q", "-Z", "bzip2"]);
+    zip("zip64.zip", &["-q", "-fz"]);
+    containers::sh(
+        &st,
+        &format!("zip -q - eicar.com | cat > '{}'", o("stream.zip")),
+    );
+    found.push("stream.zip".into());
+    let mut sevenz = |name: &str, args: &[&str]| {
+        let out = o(name);
+        let mut a = vec!["a", "-bd", "-bso0"];
+        a.extend_from_slice(args);
+        a.push(&out);
+        a.push("eicar.com");
+        run(&st, "7z", &a);
+    };
+    for (name, args) in [
+        ("deflate64.zip", &["-tzip", "-mm=Deflate64"][..]),
+        ("lzma.zip", &["-tzip", "-mm=LZMA"]),
+        ("lzma.7z", &["-m0=LZMA"]),
+        ("lzma2.7z", &["-m0=LZMA2"]),
+        ("ppmd.7z", &["-m0=PPMd"]),
+        ("bzip2.7z", &["-m0=BZip2"]),
+        ("bcj2.7z", &["-mf=BCJ2"]),
+        ("copy.7z", &["-m0=Copy"]),
+    ] {
+        sevenz(name, args);
+        found.push(name.into());
+    }
+    let long_member = format!("{long}/eicar.com");
+    for (name, format) in [("gnu.tar", "gnu"), ("pax.tar", "pax")] {
+        run(
+            &st,
+            "tar",
+            &[&format!("--format={format}"), "-cf", &o(name), &long_member],
+        );
+        found.push(name.into());
+    }
+    run(
+        &st,
+        "tar",
+        &["--format=v7", "-cf", &o("v7.tar"), "eicar.com"],
+    );
+    found.push("v7.tar".into());
+    for format in ["odc", "bin", "crc", "newc"] {
+        let name = format!("{format}.cpio");
+        containers::sh(
+            &st,
+            &format!(
+                "echo eicar.com | cpio -o --quiet -H {format} > '{}'",
+                o(&name)
+            ),
+        );
+        found.push(name);
+    }
+    let mut problems = Vec::new();
+    for name in &found {
+        let f = w.path().join(name);
+        let v = scan_json(&w, &[], &f);
+        let member = if name.ends_with(".tar") && name != "v7.tar" {
+            long_member.clone()
+        } else {
+            "eicar.com".to_owned()
+        };
+        let sub = v3_sub(&v, &format!("//{member}")).map(|o| result(o).to_owned());
+        if result(&v) != "DETECT" || sub.as_deref() != Some("DETECT") {
+            problems.push(format!("{name}: {v}"));
+        }
+    }
+    for m in ["Deflate", "Deflate64"] {
+        let name = format!("{m}.7z");
+        sevenz(&name, &[&format!("-m0={m}")]);
+        let v = scan_json(&w, &[], &w.path().join(&name));
+        if result(&v) != "NON_SCANNED (SKIPPED)" {
+            problems.push(format!("{name}: {v}"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Empty archives are clean, not damaged: zip, tar, cpio with no members.
+#[test]
+fn empty_archives_are_clean() {
+    let w = Work::new();
+    python(
+        w.path(),
+        "import zipfile, tarfile\n\
+         zipfile.ZipFile('empty.zip', 'w').close()\n\
+         tarfile.open('empty.tar', 'w').close()",
+        &[],
+    );
+    containers::sh(w.path(), "cpio -o --quiet -H newc < /dev/null > empty.cpio");
+    for name in ["empty.zip", "empty.tar", "empty.cpio"] {
+        let v = scan_json(&w, &[], &w.path().join(name));
+        assert_eq!(result(&v), "CLEAN", "{name}: {v}");
+    }
+}
+
+/// The 32-byte archive 7-Zip writes when given no files (`7z l` lists 0 files) is
+/// clean.
+#[test]
+#[ignore = "product: an empty 7z archive (signature header only, next header size 0) \
+            is reported NON_SCANNED (CORRUPTED); clamscan says OK"]
+fn empty_7z_is_clean() {
+    let w = Work::new();
+    let st = w.sub("stage");
+    put(&st, "x", b"x");
+    run(
+        &st,
+        "7z",
+        &["a", "-bd", "-bso0", "../empty.7z", "-x!*", "x"],
+    );
+    let f = w.path().join("empty.7z");
+    assert_eq!(fs::metadata(&f).unwrap().len(), 32);
+    let v = scan_json(&w, &[], &f);
+    assert_eq!(result(&v), "CLEAN", "{v}");
+}
