@@ -1731,7 +1731,7 @@ fn archive_method_variants() {
         &format!("zip -q - eicar.com | cat > '{}'", o("stream.zip")),
     );
     found.push("stream.zip".into());
-    let mut sevenz = |name: &str, args: &[&str]| {
+    let sevenz = |name: &str, args: &[&str]| {
         let out = o(name);
         let mut a = vec!["a", "-bd", "-bso0"];
         a.extend_from_slice(args);
