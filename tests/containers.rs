@@ -1105,15 +1105,41 @@ fn office_macros() {
         ),
     ]);
     let doc_without = ole2(&[("WordDocument", vec![1u8; 1000])]);
+    // Excel keeps its project in `_VBA_PROJECT_CUR`; .xlsm in `xl/vbaProject.bin`.
+    let xls = ole2(&[
+        ("Workbook", vec![2u8; 1000]),
+        ("_VBA_PROJECT_CUR/PROJECT", b"Module=Module1\r\n".to_vec()),
+        (
+            "_VBA_PROJECT_CUR/VBA/dir",
+            containers::ovba_compress(b"dir stream placeholder"),
+        ),
+        (
+            "_VBA_PROJECT_CUR/VBA/_VBA_PROJECT",
+            vec![0xcc, 0x61, 0xff, 0xff, 0, 0, 0],
+        ),
+    ]);
+    let xlsm = containers::zip_of(&[
+        ZipEntry::deflated("[Content_Types].xml", b"<Types/>"),
+        ZipEntry::deflated("xl/workbook.xml", b"<workbook/>"),
+        ZipEntry::deflated("xl/vbaProject.bin", &project),
+    ]);
+    // A docm in a zip: the flag goes up to the outer archive.
+    let zipped = containers::zip_of(&[ZipEntry::stored(
+        "mail/macro.docm",
+        fs::read(&docm).unwrap(),
+    )]);
 
     let mut s = Server::start(&w.db, &[]);
     let mut problems = Vec::new();
-    let cases: [(&str, Vec<u8>, bool); 5] = [
+    let cases: [(&str, Vec<u8>, bool); 8] = [
         ("macro.docm", fs::read(&docm).unwrap(), true),
         ("plain.docx", fs::read(&docx).unwrap(), false),
         ("vbaProject.bin", project, true),
         ("macro.doc", doc_with, true),
         ("plain.doc", doc_without, false),
+        ("macro.xls", xls, true),
+        ("macro.xlsm", xlsm, true),
+        ("docm.zip", zipped, true),
     ];
     for (name, data, macros) in &cases {
         let flag = if *macros { "true" } else { "false" };
