@@ -1,12 +1,17 @@
 //! End-to-end tests of the deep scan: containers built here with standard tools, with
 //! EICAR (by hash) and a random marker (by `.ndb`) at every nesting level, scanned by
 //! `ringscan scan --json -v` (sub-object paths joined by `//`), compared with
-//! `clamscan`, and sent to `ringscan serve` over clamd INSTREAM and KAV scanmemory
-//! (encrypted archives, a 42.zip-style bomb, nesting past the limit, damaged archives,
-//! Office macros, the file-count and file-size limits).
+//! `clamscan` and the real `clamd`, and sent to `ringscan serve` over clamd INSTREAM and
+//! KAV scanmemory/scanfile (encrypted archives, 42.zip-style bombs, nesting past the
+//! limit, damaged archives, Office macros, the file-count, file-size and scan-size
+//! limits, a large archive sharing its core).
 //!
-//! Needs `zip`, `7z`, `gcab`, `cpio`, `tar`, `gzip`, `bzip2`, `xz`, `zstd`, `python3`
-//! and `clamscan` (`scripts/deps.sh --test`).
+//! Tests marked `#[ignore = "product: ..."]` show a difference from ClamAV or a defect
+//! of the product, said in the reason; run them with `-- --include-ignored`.
+//! `CONTAINERS_SHOW=1` prints every `--json -v` listing (with `--nocapture`).
+//!
+//! Needs `zip`, `7z`, `gcab`, `cpio`, `tar`, `gzip`, `bzip2`, `xz`, `zstd`, `python3`,
+//! `clamscan` and `/usr/sbin/clamd` (`scripts/deps.sh --test --clamd`).
 
 #[path = "support/containers.rs"]
 mod containers;
