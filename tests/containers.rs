@@ -1728,6 +1728,19 @@ fn large_archive_does_not_block_the_core() {
     );
     assert_eq!(reply.0, "stream: OK");
     assert!(worst < Duration::from_secs(1), "PING latencies {pings:?}");
+    // A 1 ms timeout ends the deep scan between steps: 408, the vendor's body.
+    let body = format!(
+        "{{\"timeout\":\"1\",\"object\":\"{}\"}}",
+        http_support::base64(&data)
+    );
+    let (status, text) = s.http("/api/v3.0/scanmemory", &[], body.as_bytes());
+    assert_eq!(
+        (status, text.as_str()),
+        (
+            408,
+            "{\"object\":\"Memory\",\"scanResult\":\"SERVER_ERROR\"}"
+        )
+    );
     // Every member was scanned.
     let v = s.scanmemory(1, &data);
     assert_eq!(result(&v), "CLEAN", "{}", listing(&v));
