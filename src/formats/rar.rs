@@ -3,7 +3,9 @@
 //!
 //! The library opens archives by path only. No temporary file is written: the bytes
 //! are copied into an anonymous memory file (`memfd_create`, never on disk, gone when
-//! the unpacker drops it) and the library opens `/proc/self/fd/N`.
+//! the unpacker drops it) and the library opens `/proc/self/fd/N`. That copy costs
+//! one more archive's size of memory (shmem pages, charged to this process's memory
+//! cgroup) for as long as the archive is being read.
 //!
 //! Multi-volume archives are refused ([`Skip::Unsupported`]) at open, and a member
 //! split into another volume ends the archive: the library would open the "next
@@ -12,8 +14,16 @@
 //! call) into a vector; its size is checked against the budget from the header
 //! first (the library writes no more than the header's size). Encrypted members are
 //! [`Skip::PasswordProtected`], an archive with encrypted headers cannot be opened
-//! (the same reason). In a solid archive, skipping a member still decodes it. The
-//! ratio guard compares the member's size with the whole archive's.
+//! (the same reason).
+//!
+//! The library does not expose a member's packed size, so the ratio guard is
+//! cumulative: the declared sizes of the members extracted so far, plus this one's,
+//! against the whole archive's size (once the sum is over [`RATIO_FLOOR`]). A member
+//! that would exceed it is [`Skip::RatioExceeded`]; in a non-solid archive it is
+//! skipped undecoded and the next ones are still read. In a solid archive, skipping a
+//! member still decodes it (later members depend on it), so a member refused for its
+//! size or the ratio guard ends the archive: it is reported, then the rest of the
+//! archive is [`Next::Broken`] with the same reason.
 
 use std::fs::File;
 use std::io::Write;
@@ -31,6 +41,12 @@ pub struct Rar {
     archive: Option<OpenArchive<Process, CursorBeforeHeader>>,
     /// The archive's size, for the ratio guard.
     packed: u64,
+    /// Declared sizes of the members extracted so far, for the ratio guard.
+    extracted: u64,
+    /// Whether the archive is solid (a skipped member is decoded all the same).
+    solid: bool,
+    /// Set when a solid archive was stopped: the reason the rest is not read.
+    stopped: Option<Skip>,
     /// The memory file the library reads; kept open while it does.
     _memfd: File,
 }
@@ -54,15 +70,22 @@ pub fn open<'a>(data: Blob<'a>) -> Result<Box<dyn Unpacker<'a> + 'a>, Skip> {
     if archive.volume_info() != VolumeInfo::None {
         return Err(Skip::Unsupported);
     }
+    let solid = archive.is_solid();
     Ok(Box::new(Rar {
         archive: Some(archive),
         packed: data.len() as u64,
+        extracted: 0,
+        solid,
+        stopped: None,
         _memfd: memfd,
     }))
 }
 
 impl<'a> Unpacker<'a> for Rar {
     fn next(&mut self, budget: &Budget) -> Next<'a> {
+        if let Some(reason) = self.stopped.take() {
+            return Next::Broken(reason);
+        }
         let Some(archive) = self.archive.take() else {
             return Next::End;
         };
@@ -77,6 +100,7 @@ impl<'a> Unpacker<'a> for Rar {
             return Next::Broken(Skip::Unsupported);
         }
         let size = header.unpacked_size;
+        let total = self.extracted.saturating_add(size);
         let refused = if !header.is_file() {
             Some(None)
         } else if header.is_encrypted() {
@@ -84,13 +108,20 @@ impl<'a> Unpacker<'a> for Rar {
         } else if size > budget.max_object {
             Some(Some(Skip::TooLarge))
         } else if budget.max_ratio > 0
-            && size > RATIO_FLOOR
-            && size / self.packed.max(1) > budget.max_ratio
+            && total > RATIO_FLOOR
+            && total / self.packed.max(1) > budget.max_ratio
         {
             Some(Some(Skip::RatioExceeded))
         } else {
             None
         };
+        if let Some(Some(reason @ (Skip::TooLarge | Skip::RatioExceeded))) = refused {
+            if self.solid {
+                // Skipping it would decode it; the members after it need it decoded.
+                self.stopped = Some(reason);
+                return Next::Skipped { name, reason };
+            }
+        }
         if let Some(reason) = refused {
             return match entry.skip() {
                 Ok(archive) => {
@@ -106,6 +137,7 @@ impl<'a> Unpacker<'a> for Rar {
         match entry.read() {
             Ok((bytes, archive)) => {
                 self.archive = Some(archive);
+                self.extracted = total;
                 Next::Object(Child::new(name, Blob::owned(bytes)))
             }
             // The library keeps what it decoded to itself on an error (bad CRC,
@@ -173,6 +205,28 @@ mod tests {
                     reason: Skip::TooLarge,
                     ..
                 }]
+            ),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn a_refused_member_of_a_solid_archive_ends_it() {
+        let small = Budget {
+            max_object: 3,
+            ..Budget::default()
+        };
+        let got = drain(open(Blob::borrowed(SOLID)).unwrap(), &small);
+        assert!(
+            matches!(
+                got.as_slice(),
+                [
+                    Next::Skipped {
+                        reason: Skip::TooLarge,
+                        ..
+                    },
+                    Next::Broken(Skip::TooLarge)
+                ]
             ),
             "{got:?}"
         );

@@ -3,17 +3,28 @@
 //!
 //! - The headers are read at open; encrypted headers (`-mhe=on`) make the archive
 //!   [`Skip::PasswordProtected`], damaged ones [`Skip::Corrupted`]. Decoders run on one
-//!   thread and their dictionaries are limited to [`MEMORY_LIMIT_KB`].
+//!   thread; a decoder's dictionary or model, and the header buffer, are limited to
+//!   [`MEMORY_LIMIT_KB`] (about 64 MiB: the LZMA dictionary `7z -mx=9` writes; a block
+//!   asking for more, such as PPMd at `-mx=9`, is [`Skip::TooLarge`]). The limit is
+//!   fixed (the headers are read before any budget is known), not scaled with it.
 //! - The crate decodes a block (a solid run of members) through a callback, which
 //!   cannot be suspended across calls: one [`Unpacker::next`] decodes one block, or the
 //!   part of it that fits in `max_object`, and queues its members. A block whose
 //!   members add up to more than that is stopped there and decoded again from its
 //!   start on the next call, skipping the members already handed out (so memory stays
 //!   at about `max_object` plus one member, at the cost of decoding a large solid block
-//!   more than once).
-//! - Each member is bounded by `max_object` (its declared size first, then what is
-//!   actually decoded) and the ratio guard, against the block's packed size; a member
-//!   over the ratio guard ends its block (the rest of it is reported with that reason).
+//!   more than once: the crate decodes, and discards, every member before the ones
+//!   wanted).
+//! - Before a block is decoded, the sum of its members' declared sizes is checked
+//!   against the ratio guard with the block's packed size: over it, every member of
+//!   the block is [`Skip::RatioExceeded`] and nothing is decoded (a small archive with
+//!   a solid block of gigabytes of zeros is refused at once).
+//! - Each member is bounded by `max_object`: a member declared larger is
+//!   [`Skip::TooLarge`] without being decoded, and ends its block (in a solid block
+//!   the members after it cannot be reached without decoding it; they are reported
+//!   with the same reason). What is actually decoded is bounded by the declared size
+//!   (the crate's reader stops there), `max_object` and the ratio guard; a member
+//!   refused while decoding ends its block the same way.
 //! - Members of an encrypted block are [`Skip::PasswordProtected`]; a block that fails
 //!   to decode reports its remaining members [`Skip::Corrupted`], with a member cut
 //!   short (or failing its CRC) scanned as far as decoded and marked damaged.
@@ -27,8 +38,9 @@ use sevenz_rust2::{Archive, BlockDecoder, Error, Password};
 use super::unpack::{Decoded, Decoding, RATIO_FLOOR};
 use super::{Blob, Budget, Child, Next, Skip, Unpacker};
 
-/// Largest dictionary or model a decoder may allocate, and largest header buffer.
-pub const MEMORY_LIMIT_KB: usize = 256 << 10;
+/// Largest dictionary or model a decoder may allocate (a 64 MiB dictionary, what
+/// `7z -mx=9` writes, plus the decoder's own state), and largest header buffer.
+pub const MEMORY_LIMIT_KB: usize = 65 << 10;
 
 /// A 7z archive being read.
 pub struct SevenZ<'a> {
@@ -37,6 +49,10 @@ pub struct SevenZ<'a> {
     password: Password,
     /// Packed size of each block, for the ratio guard.
     block_packed: Vec<u64>,
+    /// Sum of the declared sizes of each block's members, for the ratio guard.
+    block_declared: Vec<u64>,
+    /// The members (file indices, ascending) of each block.
+    block_members: Vec<Vec<usize>>,
     /// Members decoded and not yet handed out.
     queue: VecDeque<Next<'a>>,
     /// The block to decode next.
@@ -51,14 +67,25 @@ pub fn open<'a>(data: Blob<'a>) -> Result<Box<dyn Unpacker<'a> + 'a>, Skip> {
     let password = Password::empty();
     let archive =
         Archive::read_with_memory_limit(&mut source, &password, MEMORY_LIMIT_KB).map_err(reason)?;
-    let mut block_packed = vec![0u64; archive.blocks.len()];
-    for (file, block) in archive
+    let blocks = archive.blocks.len();
+    let mut block_packed = vec![0u64; blocks];
+    let mut block_declared = vec![0u64; blocks];
+    let mut block_members = vec![Vec::new(); blocks];
+    for (i, (file, block)) in archive
         .files
         .iter()
         .zip(&archive.stream_map.file_block_index)
+        .enumerate()
     {
-        if let Some(packed) = block.and_then(|b| block_packed.get_mut(b)) {
+        let Some(b) = *block else { continue };
+        if let (Some(packed), Some(declared), Some(members)) = (
+            block_packed.get_mut(b),
+            block_declared.get_mut(b),
+            block_members.get_mut(b),
+        ) {
             *packed = packed.saturating_add(file.compressed_size);
+            *declared = declared.saturating_add(file.size);
+            members.push(i);
         }
     }
     Ok(Box::new(SevenZ {
@@ -66,6 +93,8 @@ pub fn open<'a>(data: Blob<'a>) -> Result<Box<dyn Unpacker<'a> + 'a>, Skip> {
         archive,
         password,
         block_packed,
+        block_declared,
+        block_members,
         queue: VecDeque::new(),
         block: 0,
         done_in_block: 0,
@@ -77,6 +106,7 @@ fn reason(e: Error) -> Skip {
     match e {
         Error::PasswordRequired | Error::MaybeBadPassword(_) => Skip::PasswordProtected,
         Error::UnsupportedCompressionMethod(_) | Error::ExternalUnsupported => Skip::Unsupported,
+        Error::MaxMemLimited { .. } => Skip::TooLarge,
         _ => Skip::Corrupted,
     }
 }
@@ -98,15 +128,7 @@ impl<'a> SevenZ<'a> {
             .copied()
             .unwrap_or(usize::MAX);
         // The members of this block, by their position in it.
-        let members: Vec<usize> = self
-            .archive
-            .stream_map
-            .file_block_index
-            .iter()
-            .enumerate()
-            .filter(|(_, block)| **block == Some(b))
-            .map(|(i, _)| i)
-            .collect();
+        let members: &[usize] = self.block_members.get(b).map_or(&[], |m| m.as_slice());
         let name_of = |archive: &Archive, i: usize| {
             archive
                 .files
@@ -116,7 +138,7 @@ impl<'a> SevenZ<'a> {
         };
         // The rest of the block (from position `from`), reported with `why`.
         let rest = |archive: &Archive, from: usize, why: Skip, queue: &mut VecDeque<Next<'a>>| {
-            for &i in &members {
+            for &i in members {
                 if i >= first.saturating_add(from)
                     && archive.files.get(i).is_some_and(|f| !empty(f))
                 {
@@ -142,7 +164,18 @@ impl<'a> SevenZ<'a> {
             return;
         }
         let packed = self.block_packed.get(b).copied().unwrap_or(0);
+        let declared = self.block_declared.get(b).copied().unwrap_or(0);
         let done = self.done_in_block;
+        // The whole block against the ratio guard, before anything of it is decoded.
+        if budget.max_ratio > 0
+            && declared > RATIO_FLOOR
+            && declared / packed.max(1) > budget.max_ratio
+        {
+            rest(&self.archive, done, Skip::RatioExceeded, &mut self.queue);
+            self.block += 1;
+            self.done_in_block = 0;
+            return;
+        }
         let mut position = 0usize;
         let mut held = 0u64;
         let mut stopped_at = None;
@@ -167,22 +200,14 @@ impl<'a> SevenZ<'a> {
                 return Ok(false);
             }
             let name = entry.name.clone();
+            // Refused without decoding; the members after it in the block could only
+            // be reached by decoding it, so the block ends here.
             if entry.size > budget.max_object {
                 out.push(Next::Skipped {
                     name,
                     reason: Skip::TooLarge,
                 });
-                return Ok(true);
-            }
-            if budget.max_ratio > 0
-                && entry.size > RATIO_FLOOR
-                && entry.size / packed.max(1) > budget.max_ratio
-            {
-                out.push(Next::Skipped {
-                    name,
-                    reason: Skip::RatioExceeded,
-                });
-                ended = Some((k + 1, Skip::RatioExceeded));
+                ended = Some((k + 1, Skip::TooLarge));
                 return Ok(false);
             }
             let mut decoding = Decoding::new(reader, packed);
@@ -211,15 +236,12 @@ impl<'a> SevenZ<'a> {
                         damaged: Some(Skip::Corrupted),
                     }));
                 }
-                Decoded::Refused(Skip::RatioExceeded) => {
-                    out.push(Next::Skipped {
-                        name,
-                        reason: Skip::RatioExceeded,
-                    });
-                    ended = Some((k + 1, Skip::RatioExceeded));
+                // Returning `Ok(true)` would have the crate decode the rest of it.
+                Decoded::Refused(why) => {
+                    out.push(Next::Skipped { name, reason: why });
+                    ended = Some((k + 1, why));
                     return Ok(false);
                 }
-                Decoded::Refused(why) => out.push(Next::Skipped { name, reason: why }),
                 Decoded::More => {}
             }
             Ok(true)

@@ -12,8 +12,16 @@
 //!   against the member's compressed size), the CRC checked at the end.
 //! - Deflate64, LZMA and PPMd are decoded by the `zip` crate. Its `ZipFile` borrows the
 //!   archive, so it cannot be kept across calls: such a member is decoded whole in one
-//!   call, still bounded by `max_object` and the ratio guard (memory never exceeds
-//!   `max_object` plus one chunk), only without yielding between chunks.
+//!   call, without yielding between chunks, its output still bounded by `max_object`
+//!   and the ratio guard. On top of that output comes the decoder's own state: the
+//!   LZMA dictionary (bounded by the declared size, itself checked against
+//!   `max_object`) and the PPMd model, whose size (1 to 256 MiB) the entry's first two
+//!   bytes ask for; it is read before the crate sees the entry, and a model over
+//!   [`PPMD_MEMORY`] or `max_object` makes the member [`Skip::TooLarge`].
+//! - So the output of a member never exceeds `max_object` plus one chunk; the memory
+//!   in use does, by the decoder's state (xz's dictionary is limited to
+//!   [`DECODER_MEMORY`], zstd's window to 128 MiB by the library, LZMA and PPMd as
+//!   above).
 //! - The declared uncompressed size is checked first (over the limit: refused without
 //!   decoding) but not trusted: decoding is bounded either way.
 //! - Encrypted members (ZipCrypto or AES) are [`Skip::PasswordProtected`]; methods the
@@ -32,6 +40,17 @@ use super::{Blob, Budget, Child, Next, Skip, Unpacker};
 /// limit; the crate's LZMA dictionary is bounded by the declared size, itself checked
 /// against `max_object`).
 const DECODER_MEMORY: u64 = 256 << 20;
+
+/// Largest PPMd model accepted (a member's header may ask for up to 256 MiB).
+const PPMD_MEMORY: u64 = 64 << 20;
+
+/// The model size a PPMd member's parameters (its first two data bytes, little
+/// endian: order - 1 in bits 0-3, model size in MiB - 1 in bits 4-11, restoration
+/// method in bits 12-15; APPNOTE 5.10) ask for; `None` when they are cut off.
+fn ppmd_memory(data: &[u8]) -> Option<u64> {
+    let parameters = u16::from_le_bytes([*data.first()?, *data.get(1)?]);
+    Some((u64::from((parameters >> 4) & 0xFF) + 1) << 20)
+}
 
 type Archive<'a> = ZipArchive<Cursor<Blob<'a>>>;
 
@@ -72,7 +91,13 @@ struct CrcCheck<R> {
 
 impl<R: Read> Read for CrcCheck<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        // Retried here: `Decoding` would take an interrupted read for the end.
+        let n = loop {
+            match self.inner.read(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
         if n == 0 && !buf.is_empty() && self.crc.sum() != self.expected {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
@@ -212,6 +237,16 @@ impl<'a> Zip<'a> {
             }
             Method::Crate => {
                 let packed = bytes.len() as u64;
+                if compression == CompressionMethod::Ppmd {
+                    // The crate allocates the model the header asks for, whatever it is.
+                    match ppmd_memory(&bytes) {
+                        None => return skipped(name, Skip::Corrupted),
+                        Some(memory) if memory > PPMD_MEMORY.min(budget.max_object) => {
+                            return skipped(name, Skip::TooLarge)
+                        }
+                        Some(_) => {}
+                    }
+                }
                 let file = match self.archive.by_index(index) {
                     Ok(file) => file,
                     Err(zip::result::ZipError::UnsupportedArchive(

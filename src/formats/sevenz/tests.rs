@@ -278,3 +278,107 @@ fn truncations_and_byte_flips_never_panic() {
         survive(&bytes);
     }
 }
+
+/// A sparse file of `len` zero bytes (nothing written).
+fn zeros(path: &Path, len: u64) {
+    std::fs::File::create(path).unwrap().set_len(len).unwrap();
+}
+
+#[test]
+fn a_solid_block_bomb_is_refused_without_decoding() {
+    // 256 files of 1 MiB of zeros in one solid block: a few kB packed, and no member
+    // over RATIO_FLOOR (the guard per member never applies); only the block as a
+    // whole gives the ratio away.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("bomb")).unwrap();
+    for f in 0..256 {
+        zeros(&dir.path().join(format!("bomb/z{f:03}")), RATIO_FLOOR);
+    }
+    // One solid block (`-ms=on` alone splits it at `-mx=1`).
+    let archive = seven_zip(dir.path(), &["-ms=2g", "-mx=1", "-mmt=2"], &["bomb"]);
+    assert!(archive.len() < 1 << 20, "{} bytes", archive.len());
+    let blocks = Archive::read(&mut Cursor::new(&archive), &Password::empty())
+        .unwrap()
+        .blocks
+        .len();
+    assert_eq!(blocks, 1);
+    let budget = Budget {
+        max_object: 100 << 20,
+        max_ratio: 100,
+        chunk: 1 << 20,
+    };
+    let started = std::time::Instant::now();
+    let got = drain(open(Blob::borrowed(&archive)).unwrap(), budget);
+    let elapsed = started.elapsed();
+    assert_eq!(got.len(), 256, "{got:?}");
+    for n in &got {
+        assert!(
+            matches!(
+                n,
+                Next::Skipped {
+                    reason: Skip::RatioExceeded,
+                    ..
+                }
+            ),
+            "{n:?}"
+        );
+    }
+    assert!(elapsed < std::time::Duration::from_secs(2), "{elapsed:?}");
+}
+
+#[test]
+fn a_too_large_member_ends_its_solid_block_without_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = text();
+    let names = ["a.bin", "big.bin", "c.bin", "d.bin"];
+    for name in names {
+        if name == "big.bin" {
+            zeros(&dir.path().join(name), 256 << 20);
+        } else {
+            std::fs::write(dir.path().join(name), [name.as_bytes(), &text].concat()).unwrap();
+        }
+    }
+    let archive = seven_zip(dir.path(), &["-ms=2g", "-mx=1", "-mmt=2"], &names);
+    // The order the archive holds them in, in one solid block.
+    let read = Archive::read(&mut Cursor::new(&archive), &Password::empty()).unwrap();
+    assert_eq!(read.blocks.len(), 1);
+    let order: Vec<String> = read.files.iter().map(|f| f.name.clone()).collect();
+    let big = order.iter().position(|n| n == "big.bin").unwrap();
+    let budget = Budget {
+        max_object: 1 << 20,
+        max_ratio: 0,
+        chunk: 1 << 20,
+    };
+    let started = std::time::Instant::now();
+    let got = drain(open(Blob::borrowed(&archive)).unwrap(), budget);
+    let elapsed = started.elapsed();
+    assert_eq!(got.len(), names.len(), "{got:?}");
+    for (i, name) in order.iter().enumerate() {
+        let n = got
+            .iter()
+            .find(|n| match n {
+                Next::Object(c) => &c.name == name,
+                Next::Skipped { name: s, .. } => s == name,
+                _ => false,
+            })
+            .unwrap_or_else(|| panic!("{name}: {got:?}"));
+        if i < big {
+            assert!(
+                matches!(n, Next::Object(c) if c.data.ends_with(&text)),
+                "{n:?}"
+            );
+        } else {
+            assert!(
+                matches!(
+                    n,
+                    Next::Skipped {
+                        reason: Skip::TooLarge,
+                        ..
+                    }
+                ),
+                "{n:?}"
+            );
+        }
+    }
+    assert!(elapsed < std::time::Duration::from_secs(2), "{elapsed:?}");
+}

@@ -364,3 +364,49 @@ fn truncations_and_byte_flips_never_panic() {
         survive(&bytes);
     }
 }
+
+#[test]
+fn a_ppmd_model_over_the_limit_is_refused_before_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("text.txt"), text()).unwrap();
+    tool(
+        dir.path(),
+        "7z",
+        &["a", "-tzip", "-mm=PPMd", "p.zip", "text.txt"],
+    );
+    let zip = std::fs::read(dir.path().join("p.zip")).unwrap();
+    let start = ZipArchive::new(Cursor::new(&zip[..]))
+        .unwrap()
+        .by_index_raw(0)
+        .unwrap()
+        .data_start()
+        .unwrap() as usize;
+    let memory = ppmd_memory(&zip[start..]).unwrap();
+    let refused = |zip: &[u8], budget: Budget| {
+        let (got, _) = drain(open(Blob::borrowed(zip)).unwrap(), budget);
+        matches!(
+            got.as_slice(),
+            [Next::Skipped {
+                reason: Skip::TooLarge,
+                ..
+            }]
+        )
+    };
+    assert!(!refused(&zip, Budget::default()));
+    // A model larger than max_object (which the text itself is not).
+    let small = Budget {
+        max_object: memory - 1,
+        ..Budget::default()
+    };
+    assert!(refused(&zip, small));
+    // A header asking for a 256 MiB model.
+    let mut big = zip.clone();
+    let parameters = u16::from_le_bytes([big[start], big[start + 1]]) | 0xFF << 4;
+    big[start..start + 2].copy_from_slice(&parameters.to_le_bytes());
+    assert_eq!(ppmd_memory(&big[start..]), Some(256 << 20));
+    let large = Budget {
+        max_object: 1 << 30,
+        ..Budget::default()
+    };
+    assert!(refused(&big, large));
+}
