@@ -63,6 +63,11 @@ pub struct SevenZ<'a> {
 
 /// Opens a 7z archive.
 pub fn open<'a>(data: Blob<'a>) -> Result<Box<dyn Unpacker<'a> + 'a>, Skip> {
+    // An archive with no files is the 32-byte signature header with a next-header
+    // size of 0 (what 7-Zip writes); the crate calls that an error.
+    if data.len() == 32 && data[12..32].iter().all(|&b| b == 0) {
+        return Ok(Box::new(Empty));
+    }
     let mut source = data.reader();
     let password = Password::empty();
     let archive =
@@ -99,6 +104,15 @@ pub fn open<'a>(data: Blob<'a>) -> Result<Box<dyn Unpacker<'a> + 'a>, Skip> {
         block: 0,
         done_in_block: 0,
     }))
+}
+
+/// A 7z archive with no files.
+struct Empty;
+
+impl<'a> Unpacker<'a> for Empty {
+    fn next(&mut self, _budget: &Budget) -> Next<'a> {
+        Next::End
+    }
 }
 
 /// The reason an error from the crate means.
