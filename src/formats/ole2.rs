@@ -34,13 +34,16 @@ pub struct Ole2<'a> {
     /// Modules still to decompress: storage, stream name, source offset; those of
     /// one stream queued together.
     modules: VecDeque<(String, String, u32)>,
-    /// The module stream last read (its path, and its bytes with their damage, or
-    /// `None` when it could not be read), so a stream holding several modules is read
+    /// The module stream last read, so a stream holding several modules is read
     /// once.
-    module_stream: Option<(String, Option<(Vec<u8>, Option<Skip>)>)>,
+    module_stream: Option<ModuleStream>,
     macros: bool,
     broken: bool,
 }
+
+/// A module stream read: its path, and its bytes with their damage (`None` when it
+/// could not be read).
+type ModuleStream = (String, Option<(Vec<u8>, Option<Skip>)>);
 
 /// Opens a compound file; `Err(Corrupted)` when `cfb` cannot read its header and
 /// directory.
