@@ -15,6 +15,7 @@
 //! no memory). A CRC mismatch or a truncated fork still yields what was decoded,
 //! marked damaged ([`Skip::Corrupted`]). Each fork is expanded in one call.
 
+use super::codec::Sextets;
 use super::unpack::{Budget, Child, Next, Skip, Unpacker};
 use super::Blob;
 
@@ -57,8 +58,7 @@ fn decode_6bit(data: &[u8]) -> (Vec<u8>, bool) {
         return (Vec::new(), false);
     };
     let mut out = Vec::with_capacity((data.len() - from) / 4 * 3);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
+    let mut sextets = Sextets::default();
     for &c in &data[from + colon + 1..] {
         match c {
             b':' => return (out, true),
@@ -69,12 +69,8 @@ fn decode_6bit(data: &[u8]) -> (Vec<u8>, bool) {
         if v == 255 {
             return (out, false);
         }
-        acc = (acc << 6) | v as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
+        if let Some(byte) = sextets.push(v) {
+            out.push(byte);
         }
     }
     (out, false)
@@ -313,20 +309,10 @@ mod tests {
         out
     }
 
-    fn drain<'a>(u: &mut Box<dyn Unpacker<'a> + 'a>, budget: Budget) -> Vec<Next<'a>> {
-        let mut out = Vec::new();
-        loop {
-            match u.next(&budget) {
-                Next::Pending => continue,
-                Next::End => return out,
-                n => out.push(n),
-            }
-        }
-    }
+    use crate::formats::testutil::{drain, fuzz_with};
 
     fn children(data: &[u8]) -> Vec<(String, Vec<u8>, Option<Skip>)> {
-        let mut u = open(Blob::borrowed(data)).unwrap();
-        drain(&mut u, Budget::default())
+        drain(open(Blob::borrowed(data)).unwrap(), &Budget::default())
             .into_iter()
             .map(|n| match n {
                 Next::Object(c) => (c.name, c.data.to_vec(), c.damaged),
@@ -383,12 +369,12 @@ mod tests {
         let got = children(text.as_bytes());
         assert!(got.iter().any(|c| c.2 == Some(Skip::Corrupted)), "{got:?}");
         // Over the limit: skipped, and the resource fork still follows.
-        let mut u = open(Blob::borrowed(&hqx)).unwrap();
+        let u = open(Blob::borrowed(&hqx)).unwrap();
         let small = Budget {
             max_object: 100,
             ..Budget::default()
         };
-        let got = drain(&mut u, small);
+        let got = drain(u, &small);
         assert!(
             matches!(&got[..], [Next::Skipped { reason: Skip::TooLarge, .. }, Next::Object(c)] if &*c.data == b"rs"),
             "{got:?}"
@@ -418,8 +404,8 @@ mod tests {
         for _ in 0..10_000 {
             rle.extend_from_slice(&[0x90, 255]);
         }
-        let mut u = open(Blob::owned(hqx_text(&rle))).unwrap();
-        let got = drain(&mut u, Budget::default());
+        let u = open(Blob::owned(hqx_text(&rle))).unwrap();
+        let got = drain(u, &Budget::default());
         assert!(
             matches!(
                 &got[..],
@@ -436,28 +422,6 @@ mod tests {
     #[test]
     fn binhex_survives_prefixes_and_flips() {
         let hqx = encode("n", &b"abc\x90\x90\x90\0\0\0\0\0".repeat(20), b"r");
-        let run = |d: &[u8]| {
-            if let Ok(mut u) = open(Blob::borrowed(d)) {
-                drain(&mut u, Budget::default());
-            }
-        };
-        for cut in 0..=hqx.len() {
-            run(&hqx[..cut]);
-        }
-        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut rand = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        for _ in 0..300 {
-            let mut d = hqx.clone();
-            for _ in 0..1 + rand() % 6 {
-                let at = (rand() % d.len() as u64) as usize;
-                d[at] = ALPHABET[(rand() % 64) as usize];
-            }
-            run(&d);
-        }
+        fuzz_with(&hqx, 300, open, |rand| ALPHABET[(rand() % 64) as usize]);
     }
 }

@@ -255,8 +255,8 @@ impl<'a> Unpacker<'a> for Cab<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tar::tests::{drain, fuzz};
     use super::*;
+    use crate::formats::testutil::{drain, fuzz};
     use std::process::Command;
 
     /// `gcab -c` (with `-z`: MSZIP) over `eicar.com`, `empty` and `big` (100 kB).

@@ -104,16 +104,8 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn drain<'a>(mut u: Box<dyn Unpacker<'a> + 'a>) -> Vec<Next<'a>> {
-        let budget = Budget::default();
-        let mut out = Vec::new();
-        loop {
-            match u.next(&budget) {
-                Next::Pending => continue,
-                Next::End => return out,
-                n => out.push(n),
-            }
-        }
+    fn drain<'a>(u: Box<dyn Unpacker<'a> + 'a>) -> Vec<Next<'a>> {
+        crate::formats::testutil::drain(u, &Budget::default())
     }
 
     fn one_object(format: Format, packed: Vec<u8>) -> (String, Vec<u8>) {

@@ -168,8 +168,8 @@ impl<'a> Unpacker<'a> for Cpio<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tar::tests::{drain, fuzz};
     use super::*;
+    use crate::formats::testutil::{drain, fuzz};
     use std::io::Write;
     use std::process::{Command, Stdio};
 

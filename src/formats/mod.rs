@@ -11,6 +11,7 @@
 pub mod binhex;
 pub mod blob;
 pub mod cab;
+pub(crate) mod codec;
 pub mod compress;
 pub mod cpio;
 pub mod mail;
@@ -21,6 +22,8 @@ pub mod recognize;
 pub mod rtf;
 pub mod sevenz;
 pub mod tar;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod text;
 pub mod unpack;
 pub mod zip;

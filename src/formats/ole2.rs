@@ -31,11 +31,19 @@ pub struct Ole2<'a> {
     streams: VecDeque<(String, u64)>,
     /// VBA storages whose `dir` stream is still to read.
     projects: VecDeque<String>,
-    /// Modules still to decompress: storage, stream name, source offset.
+    /// Modules still to decompress: storage, stream name, source offset; those of
+    /// one stream queued together.
     modules: VecDeque<(String, String, u32)>,
+    /// The module stream last read, so a stream holding several modules is read
+    /// once.
+    module_stream: Option<ModuleStream>,
     macros: bool,
     broken: bool,
 }
+
+/// A module stream read: its path, and its bytes with their damage (`None` when it
+/// could not be read).
+type ModuleStream = (String, Option<(Vec<u8>, Option<Skip>)>);
 
 /// Opens a compound file; `Err(Corrupted)` when `cfb` cannot read its header and
 /// directory.
@@ -66,6 +74,7 @@ pub fn open<'a>(data: Blob<'a>) -> Result<Box<dyn Unpacker<'a> + 'a>, Skip> {
             streams,
             projects,
             modules: VecDeque::new(),
+            module_stream: None,
             macros,
             broken: false,
         })
@@ -141,26 +150,39 @@ impl<'a> Ole2<'a> {
                 },
             };
         }
-        while let Some((storage, stream, offset)) = self.modules.pop_front() {
+        if let Some((storage, stream, offset)) = self.modules.pop_front() {
             let path = format!("{storage}/{stream}");
             let name = printable(&format!("{path}.vba"));
-            let (bytes, damaged) = match self.read(&path, budget.max_object) {
-                Got::Whole(b) => (b, None),
-                Got::Partial(b) => (b, Some(Skip::Corrupted)),
-                Got::TooLarge | Got::Failed => continue,
+            if self.module_stream.as_ref().map(|(p, _)| p) != Some(&path) {
+                self.module_stream = None; // free the previous stream first
+                let read = match self.read(&path, budget.max_object) {
+                    Got::Whole(b) => Some((b, None)),
+                    Got::Partial(b) => Some((b, Some(Skip::Corrupted))),
+                    Got::TooLarge | Got::Failed => None,
+                };
+                self.module_stream = Some((path, read));
+            }
+            let Some((_, Some((bytes, damaged)))) = &self.module_stream else {
+                return Next::Pending;
             };
+            let damaged = *damaged;
+            if bytes.len() as u64 > budget.max_object {
+                return Next::Pending;
+            }
             let Some(packed) = bytes.get(offset as usize..) else {
-                continue;
+                return Next::Pending;
             };
             let max = usize::try_from(budget.max_object).unwrap_or(usize::MAX);
-            if let Some(source) = ovba::decompress(packed, max) {
-                return Next::Object(Child {
+            return match ovba::decompress(packed, max) {
+                Some(source) => Next::Object(Child {
                     name,
                     data: Blob::owned(source),
                     damaged,
-                });
-            }
+                }),
+                None => Next::Pending,
+            };
         }
+        self.module_stream = None;
         while let Some(storage) = self.projects.pop_front() {
             let (Got::Whole(packed) | Got::Partial(packed)) =
                 self.read(&format!("{storage}/dir"), budget.max_object)
@@ -171,8 +193,22 @@ impl<'a> Ole2<'a> {
             let Some(dir) = ovba::decompress(&packed, 16 << 20) else {
                 continue;
             };
+            // One stream's modules together, in the order streams are first named,
+            // so each stream is read once.
+            let mut by_stream: Vec<(String, Vec<u32>)> = Vec::new();
+            let mut index = std::collections::HashMap::new();
             for (stream, offset) in modules(&dir) {
-                self.modules.push_back((storage.clone(), stream, offset));
+                let k = *index.entry(stream.clone()).or_insert_with(|| {
+                    by_stream.push((stream, Vec::new()));
+                    by_stream.len() - 1
+                });
+                by_stream[k].1.push(offset);
+            }
+            for (stream, offsets) in by_stream {
+                for offset in offsets {
+                    self.modules
+                        .push_back((storage.clone(), stream.clone(), offset));
+                }
             }
             if !self.modules.is_empty() {
                 return Next::Pending;
@@ -205,13 +241,25 @@ impl<'a> Unpacker<'a> for Ole2<'a> {
 /// (MODULESTREAMNAME, 0x001A) and source offset (MODULEOFFSET, 0x0031). The stream
 /// is a sequence of `id: u16, size: u32, data` records, except PROJECTVERSION
 /// (0x0009), whose size field says 4 and is followed by 6 bytes. Best effort: a
-/// damaged record ends the parse with the modules found so far.
+/// damaged record ends the parse with the modules found so far. Each (stream,
+/// offset) pair is given once, and at most [`MAX_MODULES`] of them: a crafted `dir`
+/// stream can name millions.
 fn modules(dir: &[u8]) -> Vec<(String, u32)> {
     let mut found = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut push = |found: &mut Vec<(String, u32)>, s: String, offset: u32| {
+        if found.len() < MAX_MODULES
+            && !s.is_empty()
+            && !s.contains('/')
+            && seen.insert((s.clone(), offset))
+        {
+            found.push((s, offset));
+        }
+    };
     let mut stream: Option<String> = None;
     let mut offset = 0u32;
     let mut p = 0usize;
-    while p + 6 <= dir.len() {
+    while p + 6 <= dir.len() && found.len() < MAX_MODULES {
         let id = u16::from_le_bytes([dir[p], dir[p + 1]]);
         let mut size =
             u32::from_le_bytes([dir[p + 2], dir[p + 3], dir[p + 4], dir[p + 5]]) as usize;
@@ -227,7 +275,7 @@ fn modules(dir: &[u8]) -> Vec<(String, u32)> {
             0x0019 => {
                 // MODULENAME: a new module starts.
                 if let Some(s) = stream.take() {
-                    found.push((s, offset));
+                    push(&mut found, s, offset);
                 }
                 offset = 0;
             }
@@ -237,7 +285,7 @@ fn modules(dir: &[u8]) -> Vec<(String, u32)> {
             }
             0x002b => {
                 if let Some(s) = stream.take() {
-                    found.push((s, offset));
+                    push(&mut found, s, offset);
                 }
                 offset = 0;
             }
@@ -245,15 +293,18 @@ fn modules(dir: &[u8]) -> Vec<(String, u32)> {
         }
     }
     if let Some(s) = stream {
-        found.push((s, offset));
+        push(&mut found, s, offset);
     }
-    found.retain(|(s, _)| !s.is_empty() && !s.contains('/'));
     found
 }
+
+/// Most VBA modules taken from one project's `dir` stream (Office allows far fewer).
+const MAX_MODULES: usize = 1000;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::testutil;
     use std::io::Write;
 
     const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
@@ -336,15 +387,7 @@ mod tests {
 
     fn drain(data: &[u8]) -> Result<(Vec<Next<'_>>, bool), Skip> {
         let mut u = open(Blob::borrowed(data))?;
-        let budget = Budget::default();
-        let mut out = Vec::new();
-        for _ in 0..100_000 {
-            match u.next(&budget) {
-                Next::Pending => continue,
-                Next::End => break,
-                n => out.push(n),
-            }
-        }
+        let out = testutil::drain_mut(&mut *u, &Budget::default());
         Ok((out, u.has_macros()))
     }
 
@@ -451,22 +494,64 @@ mod tests {
     }
 
     #[test]
-    fn no_panic_on_prefixes_and_flips() {
-        let file = build(true);
-        for cut in 0..file.len() {
-            let _ = drain(&file[..cut]);
+    fn many_module_records_read_the_stream_once() {
+        // 100,000 module records naming one 1 MiB stream, at offsets past its end:
+        // each stream read once, at most MAX_MODULES tried, a call per failure.
+        let mods: Vec<(String, u32)> = (0..100_000u32)
+            .map(|i| ("Module1".to_string(), (2 << 20) + i))
+            .collect();
+        let refs: Vec<(&str, u32)> = mods.iter().map(|(n, o)| (n.as_str(), *o)).collect();
+        let dir = dir_stream(&refs);
+        let raw = ovba::decompress(&dir, 16 << 20).unwrap();
+        assert_eq!(modules(&raw).len(), MAX_MODULES);
+        // Pairs given once each, in order.
+        let twice = ovba::decompress(
+            &dir_stream(&[("A", 1), ("A", 1), ("B", 1), ("A", 2)]),
+            1 << 20,
+        )
+        .unwrap();
+        assert_eq!(
+            modules(&twice),
+            vec![("A".into(), 1), ("B".into(), 1), ("A".into(), 2)]
+        );
+        let mut buf = Cursor::new(Vec::new());
+        {
+            let mut cf =
+                cfb::CompoundFile::create_with_version(cfb::Version::V3, &mut buf).unwrap();
+            cf.create_storage("/VBA").unwrap();
+            cf.create_stream("/VBA/dir")
+                .unwrap()
+                .write_all(&dir)
+                .unwrap();
+            cf.create_stream("/VBA/Module1")
+                .unwrap()
+                .write_all(&vec![0x55u8; 1 << 20])
+                .unwrap();
+            cf.flush().unwrap();
         }
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..300 {
-            let mut bad = file.clone();
-            for _ in 0..4 {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                let i = (seed % bad.len() as u64) as usize;
-                bad[i] ^= (seed >> 32) as u8 | 1;
+        let file = buf.into_inner();
+        let started = std::time::Instant::now();
+        let mut u = open(Blob::borrowed(&file)).unwrap();
+        let (mut calls, mut pending) = (0, 0);
+        loop {
+            calls += 1;
+            match u.next(&Budget::default()) {
+                Next::End => break,
+                Next::Pending => pending += 1,
+                _ => {}
             }
-            let _ = drain(&bad);
+            assert!(calls < 10_000);
         }
+        assert!(pending >= MAX_MODULES, "{pending} pending of {calls} calls");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn no_panic_on_prefixes_and_flips() {
+        testutil::fuzz(&build(true), 300, open);
     }
 }

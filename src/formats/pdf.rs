@@ -23,6 +23,7 @@ use std::io::{self, Read};
 use flate2::{Decompress, FlushDecompress, Status};
 use memchr::memmem;
 
+use super::codec::hex_val;
 use super::unpack::{Budget, Child, Decoded, Decoding, Next, Skip, Unpacker};
 use super::Blob;
 
@@ -116,8 +117,21 @@ impl<'a> Pdf<'a> {
         let mut bytes = self.data.slice(body);
         for filter in filters {
             match filter {
-                Filter::AsciiHex => bytes = Blob::owned(ascii_hex(&bytes)),
-                Filter::Ascii85 => bytes = Blob::owned(ascii85(&bytes)),
+                Filter::AsciiHex | Filter::Ascii85 => {
+                    let limit = usize::try_from(budget.max_object).unwrap_or(usize::MAX);
+                    let decoded = if filter == Filter::AsciiHex {
+                        ascii_hex(&bytes, limit)
+                    } else {
+                        ascii85(&bytes, limit)
+                    };
+                    let Some(decoded) = decoded else {
+                        return Next::Skipped {
+                            name,
+                            reason: Skip::TooLarge,
+                        };
+                    };
+                    bytes = Blob::owned(decoded);
+                }
                 Filter::Flate => {
                     let packed = bytes.len() as u64;
                     let decoding = Decoding::new(Inflate::new(bytes.clone()), packed);
@@ -309,43 +323,61 @@ fn is_name_char(b: u8) -> bool {
 }
 
 /// ASCIIHexDecode: hex digits up to `>`, white space and junk skipped, an odd last
-/// digit completed with 0.
-fn ascii_hex(src: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(src.len() / 2);
+/// digit completed with 0. `None` when the output would exceed `limit` bytes.
+fn ascii_hex(src: &[u8], limit: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity((src.len() / 2).min(limit));
     let mut high: Option<u8> = None;
     for &b in src {
         if b == b'>' {
             break;
         }
-        let Some(v) = (b as char).to_digit(16) else {
+        let Some(v) = hex_val(b) else {
             continue;
         };
         match high.take() {
-            Some(h) => out.push(h << 4 | v as u8),
-            None => high = Some(v as u8),
+            Some(h) => {
+                if out.len() >= limit {
+                    return None;
+                }
+                out.push(h << 4 | v);
+            }
+            None => high = Some(v),
         }
     }
     if let Some(h) = high {
+        if out.len() >= limit {
+            return None;
+        }
         out.push(h << 4);
     }
-    out
+    Some(out)
 }
 
 /// ASCII85Decode: groups of five `!`..`u`, `z` for four zeros, up to `~`; a last
-/// partial group padded with `u`.
-fn ascii85(src: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(src.len() / 5 * 4 + 4);
+/// partial group padded with `u`. `None` when the output would exceed `limit` bytes
+/// (checked as it grows: `z` makes four bytes of one).
+fn ascii85(src: &[u8], limit: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity((src.len() / 5 * 4 + 4).min(limit));
     let mut group = [0u8; 5];
     let mut n = 0;
     let body = src.strip_prefix(b"<~").unwrap_or(src);
+    let room = |out: &Vec<u8>, k: usize| out.len() + k <= limit;
     for &b in body {
         match b {
             b'~' => break,
-            b'z' if n == 0 => out.extend_from_slice(&[0; 4]),
+            b'z' if n == 0 => {
+                if !room(&out, 4) {
+                    return None;
+                }
+                out.extend_from_slice(&[0; 4]);
+            }
             b'!'..=b'u' => {
                 group[n] = b - b'!';
                 n += 1;
                 if n == 5 {
+                    if !room(&out, 4) {
+                        return None;
+                    }
                     out.extend_from_slice(&a85_word(&group).to_be_bytes());
                     n = 0;
                 }
@@ -357,9 +389,12 @@ fn ascii85(src: &[u8]) -> Vec<u8> {
         for g in group.iter_mut().skip(n) {
             *g = 84;
         }
+        if !room(&out, n - 1) {
+            return None;
+        }
         out.extend_from_slice(&a85_word(&group).to_be_bytes()[..n - 1]);
     }
-    out
+    Some(out)
 }
 
 fn a85_word(group: &[u8; 5]) -> u32 {
@@ -422,6 +457,7 @@ impl Read for Inflate<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::testutil;
     use std::io::Write;
 
     const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
@@ -471,16 +507,7 @@ mod tests {
     }
 
     fn drain(data: &[u8], budget: Budget) -> Vec<Next<'_>> {
-        let mut u = open(Blob::borrowed(data)).unwrap();
-        let mut out = Vec::new();
-        for _ in 0..100_000 {
-            match u.next(&budget) {
-                Next::Pending => continue,
-                Next::End => break,
-                n => out.push(n),
-            }
-        }
-        out
+        testutil::drain(open(Blob::borrowed(data)).unwrap(), &budget)
     }
 
     fn objects(got: &[Next<'_>]) -> Vec<(String, Vec<u8>, Option<Skip>)> {
@@ -584,22 +611,46 @@ mod tests {
     }
 
     #[test]
+    fn ascii_filters_stop_at_the_limit() {
+        // `z` makes four bytes of one: refused as it grows past the limit.
+        let mut pdf = b"1 0 obj << /Filter /A85 >> stream\n".to_vec();
+        pdf.extend_from_slice(&b"z".repeat(1000));
+        pdf.extend_from_slice(b"~>\nendstream\n");
+        let small = Budget {
+            max_object: 1000,
+            ..Budget::default()
+        };
+        let too_large = |got: &[Next<'_>]| {
+            matches!(
+                got,
+                [Next::Skipped {
+                    reason: Skip::TooLarge,
+                    ..
+                }]
+            )
+        };
+        assert!(too_large(&drain(&pdf, small)));
+        assert!(
+            matches!(&drain(&pdf, Budget::default())[..], [Next::Object(c)] if c.data.len() == 4000)
+        );
+        assert_eq!(ascii85(&b"z".repeat(1000), 3999), None);
+        assert_eq!(
+            ascii85(&b"z".repeat(1000), 4000).map(|v| v.len()),
+            Some(4000)
+        );
+        assert_eq!(ascii_hex(b"414243", 2), None);
+        assert_eq!(ascii_hex(b"41424", 2), None);
+        assert_eq!(ascii_hex(b"41424", 3).as_deref(), Some(&b"AB@"[..]));
+        let hex = b"1 0 obj << /Filter /AHx >> stream\n4142434445>\nendstream\n";
+        let tiny = Budget {
+            max_object: 4,
+            ..Budget::default()
+        };
+        assert!(too_large(&drain(hex, tiny)));
+    }
+
+    #[test]
     fn no_panic_on_prefixes_and_flips() {
-        let pdf = sample();
-        for cut in 0..pdf.len() {
-            let _ = drain(&pdf[..cut], Budget::default());
-        }
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        for _ in 0..400 {
-            let mut bad = pdf.clone();
-            for _ in 0..4 {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                let i = (seed % bad.len() as u64) as usize;
-                bad[i] ^= (seed >> 32) as u8 | 1;
-            }
-            let _ = drain(&bad, Budget::default());
-        }
+        testutil::fuzz(&sample(), 400, open);
     }
 }

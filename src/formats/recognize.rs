@@ -351,6 +351,7 @@ fn container_magic(d: &[u8]) -> Option<Format> {
             || starts(b"070702")
             || starts(b"070707")
             || starts(&[0xc7, 0x71])
+            || starts(&[0x71, 0xc7])
         {
             Format::Cpio
         } else if starts(&[0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]) {
@@ -1245,6 +1246,26 @@ M:&5L;&\\@=V]R;&0L(\'1H:7,@:7,@82!U=65N8V]D960@=&5S=\"!F:6QE(\'=I\n\
         let mut nul = b"text".to_vec();
         nul.push(0);
         assert_eq!(recognize(&nul), Format::Unknown);
+    }
+
+    #[test]
+    fn binary_cpio_in_both_byte_orders() {
+        // An old binary header (magic 0o070707 = 0x71c7) in each byte order.
+        let mut le = [0u8; 26];
+        let mut be = [0u8; 26];
+        for (i, w) in [0x71c7u16, 0, 0, 0o100644, 0, 0, 1, 0, 0, 0, 2, 0, 1]
+            .iter()
+            .enumerate()
+        {
+            le[2 * i..2 * i + 2].copy_from_slice(&w.to_le_bytes());
+            be[2 * i..2 * i + 2].copy_from_slice(&w.to_be_bytes());
+        }
+        for header in [le, be] {
+            let mut data = header.to_vec();
+            data.extend_from_slice(b"a\0x\0");
+            assert_eq!(recognize(&data), Format::Cpio, "{:02x?}", &data[..2]);
+            assert!(crate::formats::cpio::open(crate::formats::Blob::borrowed(&data)).is_ok());
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@
 
 use memchr::memmem;
 
+use super::codec::hex_val;
 use super::unpack::{Budget, Child, Next, Skip, Unpacker};
 use super::Blob;
 
@@ -22,6 +23,10 @@ pub struct Rtf<'a> {
     pos: usize,
     count: usize,
 }
+
+/// `\objdata` words handled in one call before returning [`Next::Pending`] when
+/// none gave an object.
+const GROUPS_PER_CALL: usize = 64;
 
 /// Opens an RTF document. Never fails: a document without objects has none.
 pub fn open<'a>(data: Blob<'a>) -> Result<Box<dyn Unpacker<'a> + 'a>, Skip> {
@@ -36,7 +41,15 @@ impl<'a> Unpacker<'a> for Rtf<'a> {
     fn next(&mut self, budget: &Budget) -> Next<'a> {
         let data: &[u8] = &self.data;
         let mut from = self.pos;
+        let mut handled = 0usize;
         loop {
+            // Bound the work of one call: many `\objdata` words that yield nothing
+            // (empty groups, longer control words) return to the driver now and then.
+            if handled >= GROUPS_PER_CALL {
+                self.pos = from;
+                return Next::Pending;
+            }
+            handled += 1;
             let Some(at) = data.get(from..).and_then(|d| memmem::find(d, b"\\objdata")) else {
                 self.pos = data.len();
                 return Next::End;
@@ -65,6 +78,9 @@ impl<'a> Unpacker<'a> for Rtf<'a> {
                 };
             };
             if decoded.is_empty() {
+                // Go on past what the group took (an unclosed group runs to the end
+                // of the file: searching again inside it would read it again).
+                from = self.pos;
                 continue;
             }
             let blob = Blob::owned(decoded);
@@ -118,7 +134,7 @@ fn hex_group(src: &[u8], limit: usize) -> (Option<Vec<u8>>, usize) {
                 }
             }
             _ => {
-                let Some(v) = (b as char).to_digit(16) else {
+                let Some(v) = hex_val(b) else {
                     continue;
                 };
                 match high.take() {
@@ -126,9 +142,9 @@ fn hex_group(src: &[u8], limit: usize) -> (Option<Vec<u8>>, usize) {
                         if out.len() >= limit {
                             return (None, i);
                         }
-                        out.push(h << 4 | v as u8);
+                        out.push(h << 4 | v);
                     }
-                    None => high = Some(v as u8),
+                    None => high = Some(v),
                 }
             }
         }
@@ -173,6 +189,7 @@ fn ole1(data: &[u8]) -> Option<(String, std::ops::Range<usize>, bool)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::testutil;
 
     const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
 
@@ -226,16 +243,7 @@ mod tests {
     }
 
     fn drain(data: &[u8], budget: Budget) -> Vec<Next<'_>> {
-        let mut u = open(Blob::borrowed(data)).unwrap();
-        let mut out = Vec::new();
-        for _ in 0..100_000 {
-            match u.next(&budget) {
-                Next::Pending => continue,
-                Next::End => break,
-                n => out.push(n),
-            }
-        }
-        out
+        testutil::drain(open(Blob::borrowed(data)).unwrap(), &budget)
     }
 
     #[test]
@@ -289,22 +297,37 @@ mod tests {
     }
 
     #[test]
-    fn no_panic_on_prefixes_and_flips() {
-        let rtf = sample();
-        for cut in 0..rtf.len() {
-            let _ = drain(&rtf[..cut], Budget::default());
-        }
-        let mut seed = 0x1234_5678_9abc_def1u64;
-        for _ in 0..400 {
-            let mut bad = rtf.clone();
-            for _ in 0..4 {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                let i = (seed % bad.len() as u64) as usize;
-                bad[i] ^= (seed >> 32) as u8 | 1;
+    fn many_unclosed_empty_groups_take_linear_time() {
+        // Each unclosed group runs to the end of the file; handled once, not once
+        // per `\objdata`.
+        let mut rtf = b"{\\rtf1".to_vec();
+        rtf.extend_from_slice(&b"\\objdata ".repeat(200_000));
+        let started = std::time::Instant::now();
+        let mut u = open(Blob::borrowed(&rtf)).unwrap();
+        let mut calls = 0;
+        loop {
+            calls += 1;
+            match u.next(&Budget::default()) {
+                Next::Pending => continue,
+                Next::End => break,
+                other => panic!("{other:?}"),
             }
-            let _ = drain(&bad, Budget::default());
         }
+        assert!(calls <= 2, "{calls} calls");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // Empty groups that do close: a call returns after a bounded number.
+        let rtf = b"{\\objdata}".repeat(10_000);
+        let mut u = open(Blob::borrowed(&rtf)).unwrap();
+        assert!(matches!(u.next(&Budget::default()), Next::Pending));
+        let mut calls = 1;
+        while !matches!(u.next(&Budget::default()), Next::End) {
+            calls += 1;
+        }
+        assert!(calls >= 10_000 / GROUPS_PER_CALL, "{calls} calls");
+    }
+
+    #[test]
+    fn no_panic_on_prefixes_and_flips() {
+        testutil::fuzz(&sample(), 400, open);
     }
 }

@@ -165,51 +165,8 @@ impl<'a> Unpacker<'a> for Tar<'a> {
 pub(crate) mod tests {
     use super::*;
 
-    /// Pulls every result from an unpacker (not `Pending`, not `End`).
-    pub(crate) fn drain<'a>(mut u: Box<dyn Unpacker<'a> + 'a>, budget: &Budget) -> Vec<Next<'a>> {
-        let mut out = Vec::new();
-        for _ in 0..1_000_000 {
-            match u.next(budget) {
-                Next::Pending => continue,
-                Next::End => return out,
-                n => out.push(n),
-            }
-        }
-        panic!("the unpacker did not finish");
-    }
-
-    /// Feeds every prefix of `valid` and `flips` seeded random byte changes of it to
-    /// `open`, draining each: none may panic or fail to finish.
-    pub(crate) fn fuzz(
-        valid: &[u8],
-        flips: usize,
-        open: impl for<'a> Fn(Blob<'a>) -> Result<Box<dyn Unpacker<'a> + 'a>, Skip>,
-    ) {
-        let budget = Budget::default();
-        for cut in 0..valid.len() {
-            if let Ok(u) = open(Blob::borrowed(&valid[..cut])) {
-                drain(u, &budget);
-            }
-        }
-        // xorshift64: deterministic, no dependency.
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut rand = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        for _ in 0..flips {
-            let mut bad = valid.to_vec();
-            for _ in 0..1 + rand() % 4 {
-                let i = (rand() % bad.len() as u64) as usize;
-                bad[i] = rand() as u8;
-            }
-            if let Ok(u) = open(Blob::owned(bad)) {
-                drain(u, &budget);
-            }
-        }
-    }
+    // Kept here for the modules that import them from tar's tests.
+    pub(crate) use crate::formats::testutil::{drain, fuzz};
 
     fn objects<'a>(got: &[Next<'a>]) -> Vec<(String, Vec<u8>, Option<Skip>)> {
         got.iter()

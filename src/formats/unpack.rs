@@ -3,8 +3,16 @@
 //!
 //! An unpacker is *pulled*: [`Unpacker::next`] returns one sub-object, or says it did
 //! a slice of work ([`Next::Pending`]) and wants to be called again. The scan driver
-//! (`engine/deep.rs`) yields the core between calls, so one large archive never holds
-//! a core for long, and no unpacker needs to be async. Unpackers own their state
+//! (`engine/deep.rs`) yields the core between calls, and no unpacker needs to be
+//! async. How long one call holds the core depends on the format. Members returned
+//! as slices (tar, cpio, zip Stored) cost little; those decoded through a
+//! [`Decoding`] kept across calls (gzip/bzip2/xz/zstd, zip Deflate/bzip2/zstd/xz, PDF
+//! Flate streams) stop after `budget.chunk` bytes. The others decode a whole member
+//! in one call (zip Deflate64/LZMA/PPMd, cab, rar, mail parts, binhex, OLE2 streams
+//! and VBA modules, RTF objects, PDF ASCIIHex/ASCII85 streams; 7z a solid block, up
+//! to `max_object`): such a call holds the core for one member, whose output is
+//! bounded by `budget.max_object`, so one large archive can hold a core for as long
+//! as decoding `max_object` bytes takes. Unpackers own their state
 //! (clones of the parent's [`Blob`], decoders that own their readers), so the driver
 //! can keep a stack of them across those yields.
 
@@ -182,9 +190,16 @@ impl<R: Read> Decoding<R> {
         }
     }
 
+    /// Bytes decoded so far (what [`Decoding::step`] has produced and not yet
+    /// handed back).
+    pub fn produced(&self) -> u64 {
+        self.out.len() as u64
+    }
+
     /// Decodes up to `budget.chunk` more bytes.
     pub fn step(&mut self, budget: &Budget) -> Decoded {
         let goal = self.out.len() + budget.chunk.max(1);
+        let mut interrupts = 0u32;
         while self.out.len() < goal {
             // Read in pieces into spare capacity; grow by doubling (bounded below by
             // the limit check), so a large object reallocates a few times only.
@@ -199,7 +214,13 @@ impl<R: Read> Decoding<R> {
             self.out.resize(len + room, 0);
             let got = match self.reader.read(&mut self.out[len..]) {
                 Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
+                // Nothing read, and not the end: try again (a bounded number of
+                // times, so a reader that only ever interrupts cannot spin forever).
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted && interrupts < 64 => {
+                    interrupts += 1;
+                    self.out.truncate(len);
+                    continue;
+                }
                 Err(_) => {
                     self.out.truncate(len);
                     return Decoded::Truncated(std::mem::take(&mut self.out));
@@ -257,6 +278,54 @@ mod tests {
         let (out, steps) = run(&gz(&data), budget);
         assert!(matches!(out, Decoded::Done(ref v) if *v == data));
         assert!(steps >= 3, "a chunk per step, {steps} steps");
+    }
+
+    /// Returns `Interrupted` before every other read.
+    struct Flaky<R> {
+        inner: R,
+        flip: bool,
+    }
+
+    impl<R: Read> Read for Flaky<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.flip = !self.flip;
+            if self.flip {
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
+            self.inner.read(buf)
+        }
+    }
+
+    #[test]
+    fn interrupted_reads_are_retried() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        let reader = Flaky {
+            inner: &data[..],
+            flip: false,
+        };
+        let mut d = Decoding::new(reader, data.len() as u64);
+        let budget = Budget {
+            chunk: 100_000,
+            ..Budget::default()
+        };
+        assert!(matches!(d.step(&budget), Decoded::More));
+        assert_eq!(d.produced(), 100_000);
+        loop {
+            match d.step(&budget) {
+                Decoded::More => continue,
+                Decoded::Done(out) => break assert_eq!(out, data),
+                other => panic!("{other:?}"),
+            }
+        }
+        // A reader that only interrupts ends as truncated, not in a spin.
+        struct Always;
+        impl Read for Always {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::ErrorKind::Interrupted.into())
+            }
+        }
+        let mut d = Decoding::new(Always, 1);
+        assert!(matches!(d.step(&budget), Decoded::Truncated(ref v) if v.is_empty()));
     }
 
     #[test]

@@ -32,6 +32,7 @@ use std::ops::Range;
 use mail_parser::{Encoding, Message, MessageParser, MimeHeaders, PartType};
 
 use super::blob::Blob;
+use super::codec::{hex_val, Sextets};
 use super::unpack::{Budget, Child, Next, Skip, Unpacker};
 use super::Format;
 
@@ -348,26 +349,20 @@ const B64: [u8; 256] = {
 /// encodings). `None` when the output would pass `max`.
 pub(crate) fn base64_decode(src: &[u8], max: u64) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity((src.len() / 4 * 3).min(max as usize));
-    let mut acc: u32 = 0;
-    let mut bits = 0u32;
+    let mut sextets = Sextets::default();
     for &c in src {
         let v = B64[c as usize];
         if v == 255 {
             if c == b'=' {
-                acc = 0;
-                bits = 0;
+                sextets.reset();
             }
             continue;
         }
-        acc = (acc << 6) | v as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
+        if let Some(byte) = sextets.push(v) {
             if out.len() as u64 >= max {
                 return None;
             }
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
+            out.push(byte);
         }
     }
     Some(out)
@@ -376,7 +371,6 @@ pub(crate) fn base64_decode(src: &[u8], max: u64) -> Option<Vec<u8>> {
 /// Quoted-printable: `=XX` (either case) is a byte, `=` at a line end a soft break,
 /// any other `=` itself. `None` when the output would pass `max`.
 pub(crate) fn qp_decode(src: &[u8], max: u64) -> Option<Vec<u8>> {
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
     let mut out = Vec::with_capacity(src.len().min(max as usize));
     let mut i = 0;
     while i < src.len() {
@@ -391,7 +385,7 @@ pub(crate) fn qp_decode(src: &[u8], max: u64) -> Option<Vec<u8>> {
         }
         let rest = &src[i + 1..];
         if let (Some(&h), Some(&l)) = (rest.first(), rest.get(1)) {
-            if let (Some(h), Some(l)) = (hex(h), hex(l)) {
+            if let (Some(h), Some(l)) = (hex_val(h), hex_val(l)) {
                 out.push(h << 4 | l);
                 i += 3;
                 continue;

@@ -6,20 +6,11 @@ use super::*;
 const SAMPLE: &[u8] = include_bytes!("testdata/sample.eml");
 const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
 
-fn drain_with<'a>(mut u: Box<dyn Unpacker<'a> + 'a>, budget: Budget) -> Vec<Next<'a>> {
-    let mut out = Vec::new();
-    loop {
-        match u.next(&budget) {
-            Next::Pending => continue,
-            Next::End => return out,
-            n => out.push(n),
-        }
-    }
-}
+use crate::formats::testutil::{drain, fuzz_with};
 
 fn children(format: Format, data: &[u8]) -> Vec<(String, Vec<u8>, Option<Skip>)> {
     let u = open(format, Blob::owned(data.to_vec())).unwrap();
-    drain_with(u, Budget::default())
+    drain(u, &Budget::default())
         .into_iter()
         .map(|n| match n {
             Next::Object(c) => (c.name, c.data.to_vec(), c.damaged),
@@ -114,7 +105,7 @@ fn mail_many_parts_one_child_per_call_and_size_limit() {
         max_object: 20,
         ..Budget::default()
     };
-    let got = drain_with(open(Format::Mail, Blob::borrowed(SAMPLE)).unwrap(), small);
+    let got = drain(open(Format::Mail, Blob::borrowed(SAMPLE)).unwrap(), &small);
     let too_large = got
         .iter()
         .filter(|n| {
@@ -189,41 +180,25 @@ fn mail_mbox_uu_survive_prefixes_and_flips() {
     uu_text.extend_from_slice(&uu::encode("y.bin", b"why"));
     let mut mbox = b"From a Mon\n".to_vec();
     mbox.extend_from_slice(SAMPLE);
-    let inputs: [(Format, &[u8]); 3] = [
-        (Format::Mail, SAMPLE),
-        (Format::Mbox, &mbox),
-        (Format::UuEncoded, &uu_text),
-    ];
-    let run = |format: Format, data: &[u8]| {
-        if let Ok(u) = open(format, Blob::borrowed(data)) {
-            drain_with(u, Budget::default());
-        }
-    };
-    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut rand = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
-    for (format, data) in inputs {
-        for cut in 0..=data.len() {
-            run(format, &data[..cut]);
-        }
-        for _ in 0..300 {
-            let mut d = data.to_vec();
-            for _ in 0..1 + rand() % 8 {
-                let at = (rand() % d.len() as u64) as usize;
-                d[at] = match rand() % 4 {
-                    0 => b'=',
-                    1 => b'\n',
-                    2 => b'-',
-                    _ => rand() as u8,
-                };
-            }
-            run(format, &d);
-        }
+    fn mail(b: Blob<'_>) -> Result<Box<dyn Unpacker<'_> + '_>, Skip> {
+        open(Format::Mail, b)
     }
+    fn mbox_(b: Blob<'_>) -> Result<Box<dyn Unpacker<'_> + '_>, Skip> {
+        open(Format::Mbox, b)
+    }
+    fn uu_(b: Blob<'_>) -> Result<Box<dyn Unpacker<'_> + '_>, Skip> {
+        open(Format::UuEncoded, b)
+    }
+    // Flips biased to the bytes the parsers look for.
+    let byte = |rand: &mut dyn FnMut() -> u64| match rand() % 4 {
+        0 => b'=',
+        1 => b'\n',
+        2 => b'-',
+        _ => rand() as u8,
+    };
+    fuzz_with(SAMPLE, 300, mail, byte);
+    fuzz_with(&mbox, 300, mbox_, byte);
+    fuzz_with(&uu_text, 300, uu_, byte);
 }
 
 #[test]
@@ -235,7 +210,7 @@ fn mail_deep_nesting_does_not_overflow() {
         }
         msg.extend_from_slice(b"Subject: x\n\nbody\n");
         if let Ok(u) = open(Format::Mail, Blob::borrowed(&msg)) {
-            drain_with(u, Budget::default());
+            drain(u, &Budget::default());
         }
         let mut msg = Vec::new();
         for i in 0..depth {
