@@ -86,7 +86,12 @@ impl<'a> Unpacker<'a> for Rtf<'a> {
             let blob = Blob::owned(decoded);
             return match ole1(&blob) {
                 Some((class, range, whole)) => Next::Object(Child {
-                    name: class,
+                    // Unique, as mail's names are: the second object is `Package~2`.
+                    name: if k == 0 {
+                        class
+                    } else {
+                        format!("{class}~{}", k + 1)
+                    },
                     data: blob.slice(range),
                     damaged: if whole { None } else { Some(Skip::Corrupted) },
                 }),

@@ -42,19 +42,6 @@ pub enum Skip {
 }
 
 impl Skip {
-    /// The reason as the KAV v3.1 `reason` field spells it (`proto/kav` maps it back).
-    pub fn kav_reason(self) -> &'static str {
-        match self {
-            Skip::PasswordProtected => "Password protected",
-            Skip::Corrupted => "Corrupted",
-            Skip::MaxDepth => "Max depth exceeded",
-            Skip::Timeout => "Canceled",
-            Skip::TooLarge | Skip::RatioExceeded | Skip::TooManyFiles | Skip::Unsupported => {
-                "Skipped"
-            }
-        }
-    }
-
     /// A short description for logs and the CLI's verbose listing.
     pub fn describe(self) -> &'static str {
         match self {

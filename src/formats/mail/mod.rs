@@ -259,7 +259,9 @@ impl<'a> Unpacker<'a> for Mime<'a> {
             if decoded.is_empty() {
                 continue;
             }
-            if leaf.text {
+            // A part that is itself recognized as uuencoded text is opened as such by
+            // the driver; extracting its blocks here too would report them twice.
+            if leaf.text && super::recognize(&decoded) != super::Format::UuEncoded {
                 queue_uu(&decoded, &mut self.names, &mut self.uu);
             }
             return Next::Object(Child::new(leaf.name, decoded));
