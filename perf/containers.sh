@@ -30,11 +30,11 @@ die() { say "$*"; exit 1; }
 
 W="${RINGSCAN_PERF_WORK:-/tmp/ringscan-perf}/containers"
 if [ "$smoke" = 1 ]; then
-  ndb=1000 hdb=1000 ldb=20 total=20MB plant=0.05 count=200 big_mb=20
+  ndb=1000 hdb=1000 ldb=20 leaves=300 plant=0.05 count=100 big_mb=20
   duration=3s warmup=1s pairs=1 rate=100
   out="${RINGSCAN_PERF_OUT:-$W/results}/containers"
 else
-  ndb=10000 hdb=100000 ldb=100 total=100MB plant=0.02 count=2000 big_mb=200
+  ndb=10000 hdb=100000 ldb=100 leaves=3000 plant=0.05 count=1000 big_mb=200
   duration=10s warmup=2s pairs=3 rate=200
   out="${RINGSCAN_PERF_OUT:-$root/perf/results/$(date +%F)}/containers"
 fi
@@ -47,13 +47,14 @@ cargo build --release -p ringscan -p ringscan-bench-corpus -p ringscan-perf
 bin="$(cd "${CARGO_TARGET_DIR:-target}/release" && pwd)"
 rp="$bin/ringscan-perf"
 
-params="seed=1 ndb=$ndb hdb=$hdb ldb=$ldb leaves=$total plant=$plant count=$count big=$big_mb"
+params="seed=1 ndb=$ndb hdb=$hdb ldb=$ldb leaves=$leaves (1KiB-256KiB) plant=$plant count=$count big=$big_mb"
 if [ "$(cat "$W/params" 2>/dev/null)" != "$params" ]; then
   say "generating inputs in $W ($params)"
   rm -rf "$W/sigs" "$W/leaves" "$W/corpus" "$W/big" "$W/db" "$W/params"
   "$bin/bench-corpus" sigs --seed 1 --ndb "$ndb" --hdb "$hdb" --ldb "$ldb" --out "$W/sigs"
-  "$bin/bench-corpus" corpus --seed 1 --total-bytes "$total" --plants "$W/sigs/plants.txt" \
-    --plant-share "$plant" --out "$W/leaves"
+  # Leaves of the sizes mail attachments and archive members have: 1 KiB to 256 KiB.
+  "$bin/bench-corpus" corpus --seed 1 --files "$leaves" --max 256KiB --plants "$W/sigs/plants.txt" \
+    --plant-share "$plant" --eicar-share 0.02 --out "$W/leaves"
   python3 perf/container-corpus.py "$W/leaves" "$W/corpus" "$count" 1
   mkdir -p "$W/big" "$W/db"
   python3 - "$W/big" "$big_mb" <<'PY'
