@@ -129,10 +129,10 @@ struct ScanState {
 /// The ClamAV target type of normalized text ("ASCII").
 const TEXT_TARGET: u8 = 7;
 
-/// Bytes of new content one [`LargeScan::step`] hands to Hyperscan: 1 MiB, about
-/// a millisecond of scanning (the server's yield period), so small requests queued on
-/// the same executor core are not held up behind a large object.
-pub const SCAN_WINDOW: usize = 1 << 20;
+/// Bytes of new content one [`LargeScan::step`] hands to Hyperscan: 256 KiB, well
+/// under a millisecond of scanning (the server's yield period), so small requests
+/// queued on the same executor core are not held up behind a large object.
+pub const SCAN_WINDOW: usize = 256 << 10;
 
 /// How far consecutive windows overlap: every anchor is at most [`MAX_WINDOW`] bytes
 /// long, so any match ending in a window starts at most this many bytes before the

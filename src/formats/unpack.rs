@@ -126,8 +126,10 @@ impl Default for Budget {
 }
 
 /// Decoded bytes per step: large enough that the per-step overhead vanishes, small
-/// enough that a step takes about a millisecond (inflate runs at 300 MB/s to 1 GB/s).
-pub const DECODE_CHUNK: usize = 1 << 20;
+/// enough that a step takes well under a millisecond (inflate runs at 300 MB/s to
+/// 1 GB/s); measured in `perf/containers.sh`, 1 MiB steps kept small requests on
+/// the same core waiting several milliseconds.
+pub const DECODE_CHUNK: usize = 256 << 10;
 
 /// Below this decoded size the ratio guard does not apply: small objects of zeros or
 /// repeated text compress far beyond any sane ratio and are harmless.

@@ -430,6 +430,10 @@ impl Core {
     /// command, a large archive or a burst of large scans lets small requests through.
     pub async fn yield_if_busy(&self) {
         if self.last_yield.get().elapsed() >= YIELD_AFTER {
+            // Twice: the first yield lets the executor poll for I/O (once its preempt
+            // timer fired), and the requests that woke are queued behind this task;
+            // the second puts this task behind them, so they go first.
+            glommio::executor().yield_now().await;
             glommio::executor().yield_now().await;
             self.last_yield.set(Instant::now());
         }
