@@ -24,16 +24,6 @@ pub struct Stream<'a> {
 /// Opens a gzip, bzip2, xz or zstd stream.
 pub fn open<'a>(format: Format, data: Blob<'a>) -> Result<Box<dyn Unpacker<'a> + 'a>, Skip> {
     let packed = data.len() as u64;
-    // gzip ends with the decoded size modulo 2^32 (ISIZE): a hint for the buffer.
-    let hint = match (format, data.len().checked_sub(4)) {
-        (Format::Gzip, Some(at)) => u64::from(u32::from_le_bytes([
-            data[at],
-            data[at + 1],
-            data[at + 2],
-            data[at + 3],
-        ])),
-        _ => 0,
-    };
     let source: Source<'a> = BufReader::new(data.reader());
     let (reader, name, fallback): (Box<dyn Read + 'a>, _, _) = match format {
         Format::Gzip => {
@@ -64,7 +54,7 @@ pub fn open<'a>(format: Format, data: Blob<'a>) -> Result<Box<dyn Unpacker<'a> +
         _ => return Err(Skip::Unsupported),
     };
     Ok(Box::new(Stream {
-        decoding: Some(Decoding::new(reader, packed).with_size_hint(hint)),
+        decoding: Some(Decoding::new(reader, packed)),
         name,
         fallback,
     }))

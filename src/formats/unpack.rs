@@ -154,8 +154,6 @@ pub struct Decoding<R> {
     out: Vec<u8>,
     /// Encoded size, for the ratio guard.
     packed: u64,
-    /// The decoded size the container declares (0: unknown).
-    hint: u64,
 }
 
 /// What one [`Decoding::step`] produced.
@@ -178,17 +176,7 @@ impl<R: Read> Decoding<R> {
             reader,
             out: Vec::new(),
             packed,
-            hint: 0,
         }
-    }
-
-    /// The decoded size the container declares (gzip's ISIZE, a zip entry's size):
-    /// the buffer reserves it (up to `max_object`) at the first step, so a large
-    /// object grows without reallocating, each copy of which holds the core. A lying
-    /// hint costs only address space; the limits are checked on what is decoded.
-    pub fn with_size_hint(mut self, hint: u64) -> Self {
-        self.hint = hint;
-        self
     }
 
     /// Bytes decoded so far (what [`Decoding::step`] has produced and not yet
@@ -201,12 +189,6 @@ impl<R: Read> Decoding<R> {
     pub fn step(&mut self, budget: &Budget) -> Decoded {
         let goal = self.out.len() + budget.chunk.max(1);
         let mut interrupts = 0u32;
-        if self.hint > 0 && self.out.capacity() == 0 {
-            let want = self.hint.min(budget.max_object).saturating_add(1);
-            let _ = self
-                .out
-                .try_reserve_exact(usize::try_from(want).unwrap_or(usize::MAX));
-        }
         while self.out.len() < goal {
             // Read in pieces into spare capacity; grow by doubling (bounded below by
             // the limit check), so a large object reallocates a few times only.

@@ -232,7 +232,7 @@ impl<'a> Zip<'a> {
                     crc: flate2::Crc::new(),
                     expected: crc,
                 });
-                self.current = Some((name, Decoding::new(reader, packed).with_size_hint(declared)));
+                self.current = Some((name, Decoding::new(reader, packed)));
                 Some(self.step(budget))
             }
             Method::Crate => {
