@@ -22,6 +22,8 @@ pub struct Rtf<'a> {
     data: Blob<'a>,
     pos: usize,
     count: usize,
+    /// Names given so far, so that a second object of a class gets `~2`.
+    names: std::collections::HashMap<String, usize>,
 }
 
 /// `\objdata` words handled in one call before returning [`Next::Pending`] when
@@ -34,6 +36,7 @@ pub fn open<'a>(data: Blob<'a>) -> Result<Box<dyn Unpacker<'a> + 'a>, Skip> {
         data,
         pos: 0,
         count: 0,
+        names: std::collections::HashMap::new(),
     }))
 }
 
@@ -86,11 +89,15 @@ impl<'a> Unpacker<'a> for Rtf<'a> {
             let blob = Blob::owned(decoded);
             return match ole1(&blob) {
                 Some((class, range, whole)) => Next::Object(Child {
-                    // Unique, as mail's names are: the second object is `Package~2`.
-                    name: if k == 0 {
-                        class
-                    } else {
-                        format!("{class}~{}", k + 1)
+                    // Unique, as mail's names are: a second `Package` is `Package~2`.
+                    name: {
+                        let seen = self.names.entry(class.clone()).or_insert(0);
+                        *seen += 1;
+                        if *seen == 1 {
+                            class
+                        } else {
+                            format!("{class}~{seen}")
+                        }
                     },
                     data: blob.slice(range),
                     damaged: if whole { None } else { Some(Skip::Corrupted) },
