@@ -271,10 +271,6 @@ impl Shared {
 /// How long a task may keep its core before [`Core::yield_if_busy`] yields.
 pub const YIELD_AFTER: std::time::Duration = std::time::Duration::from_millis(1);
 
-/// How often the executor stops running tasks to poll for I/O (glommio's preempt
-/// timer): the yields above reach the reactor only when it has fired.
-pub const PREEMPT_AFTER: std::time::Duration = std::time::Duration::from_millis(1);
-
 /// A request buffer larger than this is freed rather than kept for reuse.
 pub const BUFFER_RETAINED: usize = 8 << 20;
 /// Bytes of idle request buffers a core keeps.
@@ -424,16 +420,21 @@ impl Core {
 
     /// Lets the other tasks of this core run if this one has held it for a while.
     /// All of a core's tasks share one glommio task queue, where `yield_if_needed`
-    /// never yields, so this yields within the queue once [`YIELD_AFTER`] has passed;
-    /// the executor's preempt timer ([`PREEMPT_AFTER`]) makes such a yield also poll
-    /// for I/O, so requests that arrived meanwhile are read and served: a long path
+    /// never yields, so this yields once [`YIELD_AFTER`] has passed, through the
+    /// reactor, so requests that arrived meanwhile are read and served: a long path
     /// command, a large archive or a burst of large scans lets small requests through.
     pub async fn yield_if_busy(&self) {
         if self.last_yield.get().elapsed() >= YIELD_AFTER {
-            // Twice: the first yield lets the executor poll for I/O (once its preempt
-            // timer fired), and the requests that woke are queued behind this task;
-            // the second puts this task behind them, so they go first.
+            // glommio polls for I/O only between task-queue runs, and a queue runs
+            // until its preempt timer (100 ms) says stop: a plain yield within the
+            // queue would keep the requests that arrived meanwhile unread. A timer,
+            // even of a microsecond, takes this task off the queue until the reactor
+            // has run, which reads them; the yield after it lets the requests that
+            // woke go first. (A 1 ms preempt timer also worked, but with it two test
+            // runs under load saw a server stop answering until a debugger attached,
+            // which looks like a missed wake-up; it was dropped.)
             glommio::executor().yield_now().await;
+            glommio::timer::sleep(std::time::Duration::from_micros(1)).await;
             glommio::executor().yield_now().await;
             self.last_yield.set(Instant::now());
         }

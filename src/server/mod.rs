@@ -198,12 +198,6 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("ringscan-core{index}"))
             .io_memory(io_memory.max(64 << 10))
-            // glommio polls for I/O only between task-queue runs, and a queue runs
-            // until this timer says to stop (100 ms by default): a task that yields
-            // within the queue, as a long scan does every millisecond, would keep the
-            // core's new requests unread that long. At 1 ms, a small request waits
-            // at most about a millisecond behind a 200 MB archive.
-            .preempt_timer(core::PREEMPT_AFTER)
             // One helper thread, not pinned: database compiles run there, on
             // whichever CPU is least busy rather than on this core's.
             .blocking_thread_pool_placement(PoolPlacement::Unbound(1))
