@@ -256,6 +256,7 @@ impl<'a> Unpacker<'a> for Cab<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::testutil::objects;
     use crate::formats::testutil::{drain, fuzz};
     use std::process::Command;
 
@@ -287,15 +288,6 @@ mod tests {
 
     fn big() -> Vec<u8> {
         (0..100_000u32).map(|i| (i % 251) as u8).collect()
-    }
-
-    fn objects(got: &[Next<'_>]) -> Vec<(String, Vec<u8>, Option<Skip>)> {
-        got.iter()
-            .filter_map(|n| match n {
-                Next::Object(c) => Some((c.name.clone(), c.data.to_vec(), c.damaged)),
-                _ => None,
-            })
-            .collect()
     }
 
     #[test]

@@ -458,6 +458,7 @@ impl Read for Inflate<'_> {
 mod tests {
     use super::*;
     use crate::formats::testutil;
+    use crate::formats::testutil::objects;
     use std::io::Write;
 
     const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
@@ -508,15 +509,6 @@ mod tests {
 
     fn drain(data: &[u8], budget: Budget) -> Vec<Next<'_>> {
         testutil::drain(open(Blob::borrowed(data)).unwrap(), &budget)
-    }
-
-    fn objects(got: &[Next<'_>]) -> Vec<(String, Vec<u8>, Option<Skip>)> {
-        got.iter()
-            .filter_map(|n| match n {
-                Next::Object(c) => Some((c.name.clone(), c.data.to_vec(), c.damaged)),
-                _ => None,
-            })
-            .collect()
     }
 
     #[test]

@@ -22,6 +22,16 @@ pub(crate) fn drain_mut<'a>(u: &mut (dyn Unpacker<'a> + 'a), budget: &Budget) ->
     panic!("the unpacker did not finish");
 }
 
+/// The extracted objects among `got`: name, bytes and damage.
+pub(crate) fn objects(got: &[Next<'_>]) -> Vec<(String, Vec<u8>, Option<Skip>)> {
+    got.iter()
+        .filter_map(|n| match n {
+            Next::Object(c) => Some((c.name.clone(), c.data.to_vec(), c.damaged)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A deterministic xorshift64 generator (no dependency).
 pub(crate) fn xorshift(seed: u64) -> impl FnMut() -> u64 {
     let mut state = seed;
