@@ -179,16 +179,7 @@ pub fn open<'a>(data: Blob<'a>) -> Result<Box<dyn Unpacker<'a> + 'a>, Skip> {
     let want = crc16(0, &header);
     let n = name_len as usize;
     let be32 = |at: usize| u32::from_be_bytes([rest[at], rest[at + 1], rest[at + 2], rest[at + 3]]);
-    let name: String = String::from_utf8_lossy(&rest[..n])
-        .chars()
-        .map(|c| {
-            if c == '/' || c == '\\' || c.is_control() {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
+    let name = super::codec::path_element(&String::from_utf8_lossy(&rest[..n]));
     let name = if name.trim().is_empty() {
         "binhex".to_owned()
     } else {

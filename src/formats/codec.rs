@@ -1,5 +1,19 @@
 //! Small decoding helpers shared by the hand-written formats.
 
+/// A name taken from the data as one path element: `/`, `\` and control characters
+/// become `_` (the driver joins names with `//`).
+pub(crate) fn path_element(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// The value of one hex digit (either case), `None` for anything else.
 pub(crate) fn hex_val(b: u8) -> Option<u8> {
     match b {

@@ -91,16 +91,7 @@ struct Names {
 impl Names {
     fn unique(&mut self, name: &str) -> String {
         // The driver joins names with `//`; keep a name one path element.
-        let clean: String = name
-            .chars()
-            .map(|c| {
-                if c == '/' || c == '\\' || c.is_control() {
-                    '_'
-                } else {
-                    c
-                }
-            })
-            .collect();
+        let clean = super::codec::path_element(name);
         let clean = clean.trim();
         let base = if clean.is_empty() { "unnamed" } else { clean };
         let mut candidate = base.to_owned();
